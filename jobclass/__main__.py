@@ -1,0 +1,5 @@
+import sys
+
+from jobclass.cli import main
+
+sys.exit(main())

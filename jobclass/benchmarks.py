@@ -1,0 +1,56 @@
+"""Frozen evaluation sets. Each carries a content hash that is stored with every result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from jobclass.cleaning import normalize_title
+from jobclass.hashing import frame_hash
+from jobclass.taxonomy import Taxonomy
+
+BENCHMARK_COLUMNS = ["title", "body", "code"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    frame: pd.DataFrame  # title, body, code
+    content_hash: str
+
+    @property
+    def title_keys(self) -> set[str]:
+        """Normalised titles that must never be trained on or indexed."""
+        return set(self.frame["title"].map(normalize_title))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def make_benchmark(name: str, frame: pd.DataFrame) -> Benchmark:
+    frame = frame[BENCHMARK_COLUMNS].reset_index(drop=True)
+    return Benchmark(name=name, frame=frame, content_hash=frame_hash(frame, BENCHMARK_COLUMNS))
+
+
+def reported_titles(taxonomy: Taxonomy) -> Benchmark:
+    """O*NET's Sample of Reported Titles: 7,796 worker-reported titles over 901 codes."""
+    rep = taxonomy.reported_titles
+    frame = pd.DataFrame({"title": rep["reported_title"], "body": "", "code": rep["code"]})
+    return make_benchmark("reported-titles", frame)
+
+
+def load_benchmark(name: str, taxonomy: Taxonomy) -> Benchmark:
+    from jobclass.composed import composed_postings
+
+    builders = {"reported-titles": reported_titles, "composed-postings": composed_postings}
+    if name not in builders:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(builders)}")
+    return builders[name](taxonomy)
+
+
+def excluded_titles(taxonomy: Taxonomy) -> set[str]:
+    """Titles of every frozen benchmark: kept out of training and of the index."""
+    from jobclass.composed import composed_postings
+
+    return reported_titles(taxonomy).title_keys | composed_postings(taxonomy).title_keys

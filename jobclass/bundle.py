@@ -1,0 +1,145 @@
+"""Versioned model bundles on disk, stored without pickle.
+
+Layout of a bundle directory::
+
+    encoder/            the sentence-transformers model (safetensors weights)
+    heads.safetensors   every head as plain float arrays
+    labels.csv          the label index: code, title, soc6, major_group
+    index_texts.json    the text of each semantic-index entry (for explanations)
+    metadata.json       version, library versions, corpus hash, metrics, benchmark hash,
+                        inference settings and the SHA-256 of every file above
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
+from jobclass.model import JobClassifier, ModelSettings
+
+FORMAT_VERSION = 1
+REQUIRED = ("heads.safetensors", "labels.csv", "index_texts.json", "metadata.json", "encoder/modules.json")
+
+
+class BundleError(RuntimeError):
+    """A bundle directory is missing, incomplete or corrupt."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): _sha256(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "metadata.json"
+    }
+
+
+def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
+    """Write ``classifier`` to ``path`` atomically (a temporary sibling, then a rename)."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    classifier.encoder.save(str(tmp / "encoder"))
+    arrays = {
+        "lr_coef": classifier.logistic.coef,
+        "lr_intercept": classifier.logistic.intercept,
+        "index_vectors": classifier.index.vectors,
+        "index_labels": classifier.index.labels,
+        "profile_centroids": classifier.profile.centroids,
+        "hybrid_weights": classifier.hybrid.weights,
+    }
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "heads.safetensors"))
+    classifier.labels.to_csv(tmp / "labels.csv", index=False)
+    (tmp / "index_texts.json").write_text(json.dumps(classifier.index.texts, ensure_ascii=False), encoding="utf-8")
+    metadata = dict(classifier.metadata)
+    metadata.update(
+        format_version=FORMAT_VERSION,
+        settings=vars(classifier.settings),
+        files=_file_hashes(tmp),
+    )
+    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    meta = Path(path) / "metadata.json"
+    try:
+        return json.loads(meta.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path} is not a model bundle: metadata.json is missing.") from exc
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{meta} is corrupt ({exc}); retrain or restore the bundle.") from exc
+
+
+def verify_bundle(path: str | Path) -> dict[str, Any]:
+    """Check that every file is present and matches the hash recorded at save time."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"model bundle {path} does not exist.")
+    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if missing:
+        raise BundleError(f"model bundle {path} is incomplete: missing {', '.join(missing)}. Retrain it.")
+    metadata = read_metadata(path)
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path}: bundle format {metadata.get('format_version')} is not {FORMAT_VERSION}.")
+    expected = metadata.get("files", {})
+    actual = _file_hashes(path)
+    bad = sorted(name for name in expected if actual.get(name) != expected[name])
+    if bad or set(actual) - set(expected):
+        raise BundleError(
+            f"model bundle {path} is corrupt: {', '.join(bad or sorted(set(actual) - set(expected)))} "
+            "do not match metadata.json. Retrain it or restore it from a backup."
+        )
+    return metadata
+
+
+def load_bundle(path: str | Path, device: str = "auto", verify: bool = True) -> JobClassifier:
+    """Load a bundle saved by :func:`save_bundle`; refuses a corrupt or incomplete one."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from jobclass.encoder import load_encoder
+
+    path = Path(path)
+    metadata = verify_bundle(path) if verify else read_metadata(path)
+    settings = ModelSettings(**metadata.get("settings", {}))
+    try:
+        arrays = load_file(str(path / "heads.safetensors"))
+    except (SafetensorError, OSError) as exc:
+        raise BundleError(f"{path}/heads.safetensors cannot be read: {exc}") from exc
+    labels = pd.read_csv(path / "labels.csv", dtype=str, keep_default_na=False)
+    texts = json.loads((path / "index_texts.json").read_text(encoding="utf-8"))
+    encoder = load_encoder(path / "encoder", device=device, max_seq_length=settings.max_seq_length)
+    return JobClassifier(
+        encoder=encoder,
+        labels=labels,
+        logistic=LogisticHead(coef=arrays["lr_coef"], intercept=arrays["lr_intercept"]),
+        index=SemanticIndex(
+            vectors=arrays["index_vectors"], labels=arrays["index_labels"], texts=texts, n_labels=len(labels)
+        ),
+        profile=ProfileHead(centroids=arrays["profile_centroids"]),
+        hybrid=HybridScorer(weights=arrays["hybrid_weights"]),
+        settings=settings,
+        metadata=metadata,
+    )

@@ -1,0 +1,155 @@
+"""Turn a raw posting (title, body) into encoder input.
+
+The title is kept in full. The body loses HTML, contact details, job-board boilerplate,
+punctuation, digits and stop words, and when it is longer than the encoder's window its
+duty-like sentences are kept first (not blind truncation).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from functools import lru_cache
+
+import ftfy
+from nltk.tokenize import RegexpTokenizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from jobclass.paths import RESOURCES_DIR
+
+# A body budget in words: MiniLM's 128-token window holds about 90 cleaned words with the title.
+DEFAULT_BODY_WORDS = 80
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_URL = re.compile(r"\b(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_PHONE = re.compile(r"(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}[\s.-]\d{3,4}\b")
+# Sentence ends: terminal punctuation before a capital or end, line breaks, bullets, or a
+# run-on boundary such as "merit.If" that USAJOBS texts are full of.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[a-z][.!?])(?=[A-Z])|\s*[\n\r\u2022\u25cf\u25aa\u2023]+\s*")
+_WORDS = RegexpTokenizer(r"[a-z][a-z+#]*")
+_DUTY_CUES = re.compile(
+    r"\b(responsib\w*|duties|dut(y|ies) include|you will|will be (responsible|expected)|"
+    r"in this role|the incumbent|major duties|tasks include)\b",
+    re.IGNORECASE,
+)
+
+
+def _read_list(name: str) -> list[str]:
+    lines = (RESOURCES_DIR / name).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English list minus words that name jobs (``computer``, ``fire``...)."""
+    return frozenset(ENGLISH_STOP_WORDS) - set(_read_list("stop_words_keep.txt"))
+
+
+@lru_cache(maxsize=1)
+def boilerplate_patterns() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in _read_list("boilerplate.txt"))
+
+
+@lru_cache(maxsize=1)
+def duty_verbs() -> frozenset[str]:
+    return frozenset(_read_list("duty_verbs.txt"))
+
+
+def repair_text(raw: str | bytes | None) -> str:
+    """Decode, repair mojibake, unescape entities and drop HTML tags."""
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    text = ftfy.fix_text(raw)
+    text = _SCRIPT.sub(" ", text)
+    # Block tags end sentences; inline ones just vanish.
+    text = re.sub(r"<\s*(br|/p|/li|/div|/h\d|li|p)\b[^>]*>", "\n", text, flags=re.IGNORECASE)
+    text = _TAG.sub(" ", text)
+    text = html.unescape(text)
+    return text.replace("\u00a0", " ")
+
+
+def remove_contact_details(text: str) -> str:
+    return _PHONE.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text)))
+
+
+def _fold(text: str) -> str:
+    """Lower-case and strip accents."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def words(text: str, drop_stop_words: bool) -> list[str]:
+    """Lower-cased word tokens without punctuation or digits (``c++`` and ``c#`` survive)."""
+    tokens = _WORDS.tokenize(_fold(text))
+    if drop_stop_words:
+        stops = stop_words()
+        tokens = [t for t in tokens if t not in stops]
+    return tokens
+
+
+def normalize_title(title: str | None) -> str:
+    """The comparison key for titles: used to keep benchmark titles out of training."""
+    return " ".join(_WORDS.tokenize(_fold(repair_text(title))))
+
+
+def clean_title(title: str | None) -> str:
+    """The title in full: repaired, lower-cased, without contact details, punctuation or digits."""
+    return " ".join(words(remove_contact_details(repair_text(title)), drop_stop_words=False))
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def is_boilerplate(sentence: str) -> bool:
+    return any(p.search(sentence) for p in boilerplate_patterns())
+
+
+def duty_score(sentence: str) -> float:
+    """How much a sentence reads like a duty: leading task verbs and duty cue phrases."""
+    tokens = words(sentence, drop_stop_words=False)
+    if not tokens:
+        return 0.0
+    verbs = duty_verbs()
+    score = 2.0 if tokens[0] in verbs else 0.0
+    score += sum(t in verbs for t in tokens[1:]) / len(tokens)
+    score += 1.0 if _DUTY_CUES.search(sentence) else 0.0
+    return score
+
+
+def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> list[str]:
+    """Cleaned body words within ``max_words``: boilerplate dropped, duty sentences first.
+
+    Sentences are ranked by :func:`duty_score` (ties keep document order), taken while they
+    fit, and emitted in document order.
+    """
+    sentences = [
+        s for s in split_sentences(remove_contact_details(repair_text(body))) if not is_boilerplate(s)
+    ]
+    tokenised = [(i, words(s, drop_stop_words=True), duty_score(s)) for i, s in enumerate(sentences)]
+    tokenised = [t for t in tokenised if t[1]]
+    ranked = sorted(tokenised, key=lambda t: (-t[2], t[0]))
+    kept: list[tuple[int, list[str]]] = []
+    budget = max_words
+    for i, toks, _ in ranked:
+        if budget <= 0:
+            break
+        kept.append((i, toks[:budget]))
+        budget -= len(kept[-1][1])
+    return [w for _, toks in sorted(kept) for w in toks]
+
+
+def clean_body(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> str:
+    return " ".join(select_body_words(body, max_words))
+
+
+def compose_input(title: str | None, body: str | None, max_body_words: int = DEFAULT_BODY_WORDS) -> str:
+    """One encoder input: the full cleaned title, then the selected body words."""
+    head = clean_title(title)
+    tail = clean_body(body, max_body_words)
+    return f"{head}. {tail}" if head and tail else head or tail

