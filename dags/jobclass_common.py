@@ -54,7 +54,11 @@ def connection_to_sqlalchemy_url(conn: Any) -> str:
         if not path:
             raise ValueError(f"Connection {conn.conn_id!r} (sqlite) needs the database file path in host.")
         return f"sqlite:///{path}"
-    query = {k: str(v) for k, v in extra.items() if k in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}}
+    query = {
+        k: str(v)
+        for k, v in extra.items()
+        if k in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
+    }
     url = sa.engine.URL.create(
         driver,
         username=conn.login or None,

@@ -61,6 +61,7 @@ def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
     arrays = {
         "lr_coef": classifier.logistic.coef,
         "lr_intercept": classifier.logistic.intercept,
+        "lr_seen": classifier.logistic.seen,
         "index_vectors": classifier.index.vectors,
         "index_labels": classifier.index.labels,
         "profile_centroids": classifier.profile.centroids,
@@ -134,7 +135,7 @@ def load_bundle(path: str | Path, device: str = "auto", verify: bool = True) -> 
     return JobClassifier(
         encoder=encoder,
         labels=labels,
-        logistic=LogisticHead(coef=arrays["lr_coef"], intercept=arrays["lr_intercept"]),
+        logistic=LogisticHead(coef=arrays["lr_coef"], intercept=arrays["lr_intercept"], seen=arrays["lr_seen"]),
         index=SemanticIndex(
             vectors=arrays["index_vectors"], labels=arrays["index_labels"], texts=texts, n_labels=len(labels)
         ),

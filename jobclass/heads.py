@@ -18,8 +18,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-# Log-probability given to a code the regression never saw: finite, so the hybrid sum works.
-UNSEEN_LOG_PROB = -30.0
+# Floor for log-probabilities, so that the hybrid's weighted sum stays finite.
+LOG_PROB_FLOOR = -30.0
 QUERY_CHUNK = 512
 
 
@@ -27,29 +27,41 @@ QUERY_CHUNK = 512
 class LogisticHead:
     coef: np.ndarray  # (n_labels, dim)
     intercept: np.ndarray  # (n_labels,)
+    seen: np.ndarray  # (n_labels,) uint8: 1 where the regression had training examples
 
     @classmethod
     def fit(
         cls, X: np.ndarray, y: np.ndarray, n_labels: int, C: float = 10.0, max_iter: int = 300
     ) -> LogisticHead:
-        """Fit on the labels present in ``y``; absent labels get :data:`UNSEEN_LOG_PROB`."""
+        """Fit on the labels present in ``y``; the others are marked unseen."""
         from sklearn.linear_model import LogisticRegression
 
         lr = LogisticRegression(C=C, max_iter=max_iter, tol=1e-3)
         lr.fit(X, y)
         coef = np.zeros((n_labels, X.shape[1]), dtype=np.float32)
-        intercept = np.full(n_labels, UNSEEN_LOG_PROB * 4, dtype=np.float32)
-        seen = lr.classes_.astype(int)
-        if len(seen) == 2:  # sklearn's binary form: one row for class 1
-            coef[seen[1]], intercept[seen[1]] = lr.coef_[0], lr.intercept_[0]
-            intercept[seen[0]] = 0.0
+        intercept = np.zeros(n_labels, dtype=np.float32)
+        seen = np.zeros(n_labels, dtype=np.uint8)
+        classes = lr.classes_.astype(int)
+        seen[classes] = 1
+        if len(classes) == 2:  # sklearn's binary form: one row for class 1
+            coef[classes[1]], intercept[classes[1]] = lr.coef_[0], lr.intercept_[0]
         else:
-            coef[seen], intercept[seen] = lr.coef_, lr.intercept_
-        return cls(coef=coef, intercept=intercept)
+            coef[classes], intercept[classes] = lr.coef_, lr.intercept_
+        return cls(coef=coef, intercept=intercept, seen=seen)
 
     def log_proba(self, X: np.ndarray) -> np.ndarray:
-        logits = X @ self.coef.T + self.intercept
-        return np.maximum(log_softmax(logits, axis=1), UNSEEN_LOG_PROB).astype(np.float32)
+        """Log-probabilities over the seen labels; an unseen label gets the row's median.
+
+        The median is neutral: the regression neither votes for nor against a code it never saw,
+        so the similarity heads alone decide whether that code ranks.
+        """
+        seen = self.seen.astype(bool)
+        out = np.empty((len(X), len(seen)), dtype=np.float32)
+        logp = np.maximum(log_softmax(X @ self.coef[seen].T + self.intercept[seen], axis=1), LOG_PROB_FLOOR)
+        out[:, seen] = logp
+        if not seen.all():
+            out[:, ~seen] = np.median(logp, axis=1, keepdims=True)
+        return out
 
 
 @dataclass

@@ -84,14 +84,18 @@ def _line_chart(series: list[tuple[str, list[tuple[int, float]]]], *, width: int
     def y_of(v: float) -> float:
         return top + plot_h * (1.0 - max(0.0, min(1.0, v)))
 
-    parts = [f"<svg class='chart' role='img' aria-label='accuracy at k' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"]
+    parts = [
+        f"<svg class='chart' role='img' aria-label='accuracy at k' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
+    ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = y_of(tick)
         parts.append(f"<line x1='{left}' y1='{y:.1f}' x2='{width - right}' y2='{y:.1f}' stroke='#ddd'/>")
         parts.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' font-size='11'>{tick:.2f}</text>")
     for k in ks:
-        parts.append(f"<text x='{x_of[k]:.1f}' y='{height - bottom + 16}' text-anchor='middle' font-size='11'>{k}</text>")
+        parts.append(
+            f"<text x='{x_of[k]:.1f}' y='{height - bottom + 16}' text-anchor='middle' font-size='11'>{k}</text>"
+        )
     parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 6}' text-anchor='middle' font-size='12'>k</text>")
     for idx, (label, points) in enumerate(series):
         colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
@@ -120,8 +124,10 @@ def _bar_chart(rows: list[dict[str, Any]], series: list[tuple[str, str]], *, wid
     top = 10 + 16 * len(series)
     height = top + group_h * len(rows) + 10
     plot_w = width - label_w - right
-    parts = [f"<svg class='chart' role='img' aria-label='accuracy by major group' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"]
+    parts = [
+        f"<svg class='chart' role='img' aria-label='accuracy by major group' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
+    ]
     for idx, (label, _) in enumerate(series):
         colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
         parts.append(
@@ -186,7 +192,9 @@ def _group_table(rows: list[dict[str, Any]]) -> str:
     cols = [c for c in rows[0].keys()]
     head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<details><summary>Table</summary><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+    return (
+        f"<details><summary>Table</summary><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+    )
 
 
 _CSS = """
@@ -248,11 +256,8 @@ def render_report(
         facts.append((key, value))
     facts_html = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts)
     decision_html = f"<p class='decision'>Decision: {_esc(decision)}</p>" if decision else ""
-    params_html = (
-        f"<h2>Training parameters</h2><pre>{_esc(json.dumps(dict(params), indent=2, sort_keys=True, default=str))}</pre>"
-        if params
-        else ""
-    )
+    params_json = json.dumps(dict(params or {}), indent=2, sort_keys=True, default=str)
+    params_html = f"<h2>Training parameters</h2><pre>{_esc(params_json)}</pre>" if params else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>jobclass model report {_esc(version)}</title>
@@ -297,4 +302,3 @@ def write_report(out_dir: str | os.PathLike[str], *, version: str, metrics: Mapp
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
-

@@ -1,9 +1,144 @@
-"""``jobclass db ...`` and ``jobclass classify``: owned by the storage work (issue 3)."""
+"""``jobclass db init``, ``jobclass db load-postings`` and ``jobclass classify`` (issue 3)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from rich_argparse import RichHelpFormatter
+
+console = Console()
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    db = sub.add_parser("db", help="create the database and load postings", formatter_class=RichHelpFormatter)
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+
+    init = db_sub.add_parser("init", help="create the tables (idempotent)", formatter_class=RichHelpFormatter)
+    _database_option(init)
+    init.set_defaults(handler=cmd_init)
+
+    load = db_sub.add_parser(
+        "load-postings",
+        help="load postings from JSONL or CSV (.gz ok); loading a file twice adds nothing",
+        formatter_class=RichHelpFormatter,
+    )
+    load.add_argument("file", nargs="?", type=Path, help="postings file (default: the bundled USAJOBS demo sample)")
+    load.add_argument("--ingested-at", help="ISO-8601 ingest time for the whole file (default: now, UTC)")
+    load.add_argument("--source", help="source name when records have none (default: id prefix or file name)")
+    _database_option(load)
+    load.set_defaults(handler=cmd_load_postings)
+
+    classify = sub.add_parser(
+        "classify",
+        help="classify the postings ingested in [start, end) with the champion model",
+        formatter_class=RichHelpFormatter,
+    )
+    classify.add_argument("--start", required=True, help="interval start, ISO-8601 (a date means 00:00 UTC)")
+    classify.add_argument("--end", required=True, help="interval end (exclusive)")
+    classify.add_argument("--top-k", type=int, default=5)
+    classify.add_argument("--chunk-size", type=int, default=1000, help="postings per chunk (bounds memory)")
+    classify.add_argument("--batch-size", type=int, help="encoder batch size (default: the model's)")
+    classify.add_argument("--model-version", help="a registered version instead of the champion")
+    classify.add_argument("--out-dir", type=Path, help="Parquet root (default: <data home>/predictions)")
+    classify.add_argument("--force", action="store_true", help="recompute chunks whose output already exists")
+    _database_option(classify)
+    classify.set_defaults(handler=cmd_classify)
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL (default: JOBCLASS_DATABASE_URL or the SQLite file in the data home)"
+    )
+
+
+def _ready_engine(database_url: str | None):
+    from jobclass.db import init_schema, make_engine, wait_for_database
+
+    engine = make_engine(database_url)
+    wait_for_database(engine)
+    init_schema(engine)
+    return engine
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from jobclass.db import masked_url
+
+    engine = _ready_engine(args.database_url)
+    console.print(f"[green]Schema ready[/green] in {masked_url(engine)}")
+    return 0
+
+
+def cmd_load_postings(args: argparse.Namespace) -> int:
+    from jobclass.db import masked_url
+    from jobclass.paths import DEMO_POSTINGS
+    from jobclass.postings import load_postings_stats
+
+    path = args.file or DEMO_POSTINGS
+    engine = _ready_engine(args.database_url)
+    stats = load_postings_stats(engine, path, ingested_at=args.ingested_at, source=args.source)
+    table = Table(title=f"Loaded {path.name} into {masked_url(engine)}", show_header=False)
+    for label, value in (
+        ("records read", stats.read),
+        ("new postings", stats.inserted),
+        ("already present", stats.already_present),
+        ("repeated ids in file (first kept)", stats.duplicates_in_file),
+        ("records without id (skipped)", stats.without_id),
+    ):
+        table.add_row(label, f"{value:,}")
+    console.print(table)
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from jobclass.bundle import load_bundle
+    from jobclass.classify import classify_interval
+    from jobclass.db import masked_url
+    from jobclass.registry import get_champion, get_model
+
+    engine = _ready_engine(args.database_url)
+    model = get_model(engine, args.model_version) if args.model_version else get_champion(engine)
+    if model is None:
+        what = (
+            f"model version {args.model_version!r} is not registered"
+            if args.model_version
+            else "no champion model is registered"
+        )
+        console.print(
+            f"[red]Cannot classify:[/red] {what} in {masked_url(engine)}.\n"
+            "Run [bold]jobclass train[/bold] first "
+            "(or [bold]jobclass train --recipe bootstrap[/bold] for a quick model)."
+        )
+        return 1
+    classifier = load_bundle(model.path)
+    summary = classify_interval(
+        engine,
+        classifier,
+        args.start,
+        args.end,
+        top_k=args.top_k,
+        chunk_size=args.chunk_size,
+        out_dir=args.out_dir,
+        model_version=model.version,
+        batch_size=args.batch_size,
+        force=args.force,
+    )
+    colour = "green" if summary.status == "success" else "red"
+    table = Table(title=f"Run {summary.run_id}", show_header=False)
+    for label, value in (
+        ("status", f"[{colour}]{summary.status}[/{colour}]" + (f" ({summary.detail})" if summary.detail else "")),
+        ("model", summary.model_version),
+        ("postings read", f"{summary.rows_read:,}"),
+        ("predicted", f"{summary.rows_predicted:,}"),
+        ("rejected", f"{summary.rows_rejected:,}"),
+        ("chunks (skipped as done)", f"{summary.chunks} ({summary.chunks_skipped})"),
+        ("Parquet", f"{summary.out_dir}/dt={summary.partition_date}/"),
+        ("seconds", f"{summary.duration_s:.1f}"),
+    ):
+        table.add_row(label, value)
+    console.print(table)
+    return 0 if summary.status == "success" else 1

@@ -1,0 +1,40 @@
+# The jobclass Airflow image: the official Apache Airflow 3 image, plus jobclass with its
+# requirements and its vendored resources (O*NET tables, the MiniLM weights package, the USAJOBS
+# demo postings). Used by every Airflow service in docker-compose.yaml.
+#
+#   docker build -t jobclass-airflow .
+#   docker build --build-arg PIP_EXTRA_INDEX_URL=... -t jobclass-airflow .   # a private index
+ARG AIRFLOW_VERSION=3.3.2
+ARG PYTHON_VERSION=3.11
+FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
+
+ARG AIRFLOW_VERSION
+# CPU-only torch wheels by default (the CUDA wheels add gigabytes); override for GPU workers.
+ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL} \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    TOKENIZERS_PARALLELISM=false \
+    JOBCLASS_HOME=/opt/airflow/jobclass-data
+
+USER root
+RUN mkdir -p /opt/jobclass /opt/airflow/jobclass-data \
+    && chown -R airflow:0 /opt/jobclass /opt/airflow/jobclass-data
+USER airflow
+
+# Requirements first, so code changes do not reinstall them. Airflow itself stays pinned to the
+# image's version.
+COPY --chown=airflow:0 requirements.txt /opt/jobclass/requirements.txt
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/jobclass/requirements.txt
+
+# The package with its vendored resources, and the SQL (schema and example queries). An editable
+# install keeps sql/ beside the package, where jobclass.db looks for schema.sql.
+COPY --chown=airflow:0 pyproject.toml README.md /opt/jobclass/
+COPY --chown=airflow:0 jobclass /opt/jobclass/jobclass
+COPY --chown=airflow:0 sql /opt/jobclass/sql
+RUN pip install --no-cache-dir --no-deps -e /opt/jobclass \
+    && python -c "import jobclass.paths as p; assert p.DEMO_POSTINGS.is_file(); print('jobclass resources OK')"
+
+# DAGs and the API plugin are baked in too (compose also mounts them, for development).
+COPY --chown=airflow:0 dags /opt/airflow/dags
+COPY --chown=airflow:0 plugins /opt/airflow/plugins

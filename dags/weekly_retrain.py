@@ -1,0 +1,181 @@
+"""
+### jobclass weekly retrain, with a promotion gate
+
+Retrains the classifier on the O\\*NET corpus plus the human-reviewed labels in `posting_labels`,
+compares it with the serving champion on one frozen held-out test set, and promotes it only if it
+is better. Trigger it from the UI with **Trigger DAG w/ config** to change the parameters.
+
+1. **build_training_set**: the reviewed labels, split by a hash of the posting id: a fixed slice
+   is held out for evaluation and never trained on.
+2. **finetune_embeddings**: contrastive fine-tuning of the MiniLM encoder.
+3. **train_head**: the logistic-regression head (with the semantic index and calibration); the
+   bundle is saved under the models directory.
+4. **register_challenger**: the new version in `model_versions` as a challenger.
+5. **evaluate**: challenger and champion on the same held-out set (the frozen reported-titles
+   benchmark plus the held-out labels); the set's content hash is recorded.
+6. **gate**: a branch on `gate_metric` and `min_improvement` (`force_promote`, `dry_run`).
+7. **promote** (atomic; emits the `jobclass_champion_model` asset) or **keep_champion**.
+8. **record_and_report**: both scores and the decision in `model_versions`, and an HTML report
+   per version under `<JOBCLASS_HOME>/reports/<version>.html`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from jobclass_common import DEFAULT_ARGS, MODEL_ASSET, log_failure
+
+DAG_ID = "jobclass_weekly_retrain"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=CronTriggerTimetable("0 3 * * 0", timezone="UTC"),  # Sundays 03:00 UTC
+    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=12),
+    default_args={**DEFAULT_ARGS, "retries": 2},
+    on_failure_callback=log_failure,
+    doc_md=__doc__,
+    tags=["jobclass", "training"],
+    params={
+        "epochs": Param(
+            1.0,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=20,
+            title="Epochs",
+            description="Fine-tuning epochs over the contrastive pairs (may be fractional).",
+        ),
+        "batch_size": Param(64, type="integer", minimum=2, maximum=1024, title="Batch size"),
+        "learning_rate": Param(5e-5, type="number", exclusiveMinimum=0, maximum=0.1, title="Learning rate"),
+        "max_examples": Param(
+            None,
+            type=["null", "integer"],
+            minimum=16,
+            title="Max training examples",
+            description="Cap on fine-tuning pairs; empty: every training text.",
+        ),
+        "min_improvement": Param(
+            0.005,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Min improvement",
+            description="The challenger must beat the champion by at least this much.",
+        ),
+        "gate_metric": Param("acc@1", type="string", enum=["acc@1", "acc@5", "mrr@10"], title="Gate metric"),
+        "force_promote": Param(
+            False, type="boolean", title="Force promote", description="Promote even if the challenger is not better."
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Train, evaluate and report, but never promote."
+        ),
+        "device": Param(
+            "auto",
+            type="string",
+            enum=["auto", "cpu", "cuda"],
+            title="Device",
+            description="auto uses CUDA when a GPU is visible.",
+        ),
+        "recipe": Param(
+            "default",
+            type="string",
+            enum=["default", "tiny"],
+            title="Recipe",
+            description="tiny: a few training steps on a small corpus (tests, smoke runs).",
+        ),
+        "max_steps": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Max fine-tuning steps",
+            description="A time budget for fine-tuning; empty: no cap.",
+        ),
+        "eval_limit": Param(
+            None,
+            type=["null", "integer"],
+            minimum=50,
+            title="Evaluation subsample",
+            description="Evaluate on a fixed subsample of the reported titles; empty: all.",
+        ),
+    },
+)
+def jobclass_weekly_retrain():
+    @task
+    def build_training_set(run_id=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import build_training_set, retrain_workdir
+
+        return build_training_set(engine(), retrain_workdir(run_id))
+
+    @task(execution_timeout=timedelta(hours=8))
+    def finetune_embeddings(training_set: dict, params=None, run_id=None) -> dict:
+        from jobclass_tasks import finetune_embeddings, params_dict, retrain_workdir
+
+        return finetune_embeddings(params_dict(params), training_set, retrain_workdir(run_id))
+
+    @task(execution_timeout=timedelta(hours=3))
+    def train_head(training_set: dict, finetuned: dict, params=None) -> dict:
+        from jobclass_tasks import params_dict, train_head
+
+        return train_head(params_dict(params), training_set, finetuned)
+
+    @task
+    def register_challenger(challenger: dict, params=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import params_dict, register_challenger
+
+        return register_challenger(engine(), challenger, params_dict(params))
+
+    @task(execution_timeout=timedelta(hours=2))
+    def evaluate(challenger: dict, training_set: dict, params=None, run_id=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import evaluate_models, params_dict, retrain_workdir
+
+        return evaluate_models(engine(), challenger, training_set, params_dict(params), retrain_workdir(run_id))
+
+    @task.branch
+    def gate(evaluation: dict, params=None) -> str:
+        from jobclass_tasks import decide, params_dict
+
+        decision = decide(evaluation, params_dict(params))
+        return "promote" if decision["promote"] else "keep_champion"
+
+    @task(outlets=[MODEL_ASSET], retries=0)
+    def promote(challenger: dict, evaluation: dict, params=None, outlet_events=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import decide, params_dict, promote_challenger
+
+        result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
+        outlet_events[MODEL_ASSET].extra = {"version": challenger["version"], **evaluation["challenger"]}
+        return result
+
+    @task
+    def keep_champion(challenger: dict, evaluation: dict, params=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import decide, keep_champion, params_dict
+
+        return keep_champion(engine(), challenger, decide(evaluation, params_dict(params)), params_dict(params))
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def record_and_report(challenger: dict, evaluation: dict, training_set: dict, params=None) -> dict:
+        from jobclass_common import engine
+        from jobclass_tasks import decide, params_dict, record_and_report
+
+        p = params_dict(params)
+        return record_and_report(engine(), challenger, evaluation, decide(evaluation, p), p, training_set)
+
+    training_set = build_training_set()
+    finetuned = finetune_embeddings(training_set)
+    challenger = register_challenger(train_head(training_set, finetuned))
+    evaluation = evaluate(challenger, training_set)
+    promoted = promote(challenger, evaluation)
+    kept = keep_champion(challenger, evaluation)
+    gate(evaluation) >> [promoted, kept]
+    [promoted, kept] >> record_and_report(challenger, evaluation, training_set)
+
+
+jobclass_weekly_retrain()

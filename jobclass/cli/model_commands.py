@@ -1,0 +1,205 @@
+"""``jobclass train``, ``jobclass evaluate`` and ``jobclass predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from jobclass.metrics import KS
+
+console = Console()
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = [f"{m}@{k}" for m in ("acc", "precision", "recall", "mrr", "ndcg") for k in KS] + [
+    "soc6_acc@1",
+    "major_acc@1",
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a model on the O*NET corpus (+ labelled postings) and register it")
+    train.add_argument("--recipe", choices=["default", "bootstrap", "tiny"], default="default")
+    train.add_argument("--epochs", type=float)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--max-pairs", type=int, help="cap on fine-tuning pairs")
+    train.add_argument("--max-steps", type=int, help="cap on fine-tuning steps: the time budget")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument("--labelled", type=Path, help="labelled postings, CSV or Parquet (title/body/onet_code or TITLE_RAW/BODY/ONET)")
+    train.add_argument("--output", type=Path, help="bundle directory (default: data/models/<version>)")
+    train.add_argument("--promote", choices=["if-better", "always", "never"], default="if-better")
+    train.add_argument("--database-url", help="registry database (default: the embedded SQLite)")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a model (and the baselines) on a frozen benchmark")
+    evaluate.add_argument("--benchmark", action="append", choices=["reported-titles", "composed-postings"])
+    evaluate.add_argument("--model", type=Path, help="bundle directory (default: the champion)")
+    evaluate.add_argument("--baselines", action="store_true", help="also score TF-IDF and untrained-MiniLM anchors")
+    evaluate.add_argument("--title-only", action="store_true", help="ignore posting bodies")
+    evaluate.add_argument("--by-major-group", action="store_true", help="print the per-major-group table")
+    evaluate.add_argument("--json", type=Path, help="write every metric to this JSON file")
+    evaluate.add_argument("--database-url")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="rank occupations for one posting")
+    predict.add_argument("--title", required=True)
+    predict.add_argument("--body", default="")
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--model", type=Path, help="bundle directory (default: the champion)")
+    predict.add_argument("--database-url")
+    predict.set_defaults(handler=cmd_predict)
+
+
+# -- model resolution ---------------------------------------------------------------------------
+def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
+    """An explicit bundle, else the registry's champion; the error says what to run."""
+    if model is not None:
+        return model
+    from jobclass.db import init_schema, make_engine
+    from jobclass.registry import get_champion
+
+    engine = make_engine(database_url)
+    init_schema(engine)
+    champion = get_champion(engine)
+    if champion is None:
+        raise RuntimeError("no champion model is registered: run `jobclass train` (or `jobclass train --recipe bootstrap`).")
+    return Path(champion.path)
+
+
+# -- train ----------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from jobclass.bundle import save_bundle
+    from jobclass.corpus import read_labelled_postings
+    from jobclass.paths import models_dir
+    from jobclass.training import TrainConfig, train_model, with_overrides
+
+    base = {"default": TrainConfig(), "bootstrap": TrainConfig.bootstrap(), "tiny": TrainConfig.tiny()}[args.recipe]
+    config = with_overrides(
+        base,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_pairs=args.max_pairs,
+        max_steps=args.max_steps,
+        device=args.device,
+    )
+    labelled = read_labelled_postings(args.labelled) if args.labelled else None
+    console.print(f"[bold]Training[/bold] recipe={config.name} epochs={config.epochs} batch={config.batch_size} device={config.device}")
+    started = time.perf_counter()
+    classifier = train_model(config, labelled=labelled)
+    path = save_bundle(classifier, args.output or models_dir() / classifier.version)
+    wall = time.perf_counter() - started
+    for bench_name, metrics in classifier.metadata["metrics"].items():
+        print_metrics_table({classifier.version: metrics}, title=bench_name)
+    console.print(f"Saved [bold]{classifier.version}[/bold] to {path} in {wall / 60:.1f} min")
+    register_and_gate(classifier.version, path, classifier.metadata, args.promote, args.database_url)
+    return 0
+
+
+def register_and_gate(version: str, path: Path, metadata: dict[str, Any], promote: str, database_url: str | None) -> None:
+    from jobclass.db import init_schema, make_engine
+    from jobclass.registry import get_champion, promote as promote_model, record_decision, register_model
+
+    engine = make_engine(database_url)
+    init_schema(engine)
+    metrics = metadata["metrics"].get("reported-titles", {})
+    register_model(engine, version, path, metadata["metrics"], metadata.get("benchmark_hash"))
+    champion = get_champion(engine)
+    champion_acc = (champion.metrics.get("reported-titles", {}) or {}).get("acc@1") if champion else None
+    better = champion is None or champion_acc is None or metrics.get("acc@1", 0.0) > champion_acc
+    if promote == "always" or (promote == "if-better" and better):
+        reason = "first model" if champion is None else f"acc@1 {metrics.get('acc@1', 0):.4f} vs champion {champion_acc}"
+        promote_model(engine, version, reason=f"jobclass train: {reason}")
+        console.print(f"[green]Promoted {version} to champion[/green] ({reason})")
+    else:
+        reason = f"acc@1 {metrics.get('acc@1', 0):.4f} does not beat champion {champion.version} ({champion_acc})" if champion else "not promoted"
+        record_decision(engine, version, "challenger", reason)
+        console.print(f"[yellow]Kept champion[/yellow]: {reason}")
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from jobclass.baselines import run_baselines
+    from jobclass.benchmarks import load_benchmark
+    from jobclass.bundle import load_bundle
+    from jobclass.evaluation import benchmark_labels, classifier_scores, evaluate_probabilities
+    from jobclass.metrics import per_major_group
+    from jobclass.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    benchmarks = [load_benchmark(name, taxonomy) for name in (args.benchmark or ["reported-titles"])]
+    path = resolve_model_path(args.model, args.database_url)
+    classifier = load_bundle(path)
+    console.print(f"Model [bold]{classifier.version}[/bold] ({classifier.metadata.get('recipe', '?')} recipe) from {path}")
+    results: dict[str, dict[str, dict]] = {}
+    for benchmark in benchmarks:
+        started = time.perf_counter()
+        probs = classifier_scores(classifier, benchmark, use_body=not args.title_only)
+        results.setdefault(benchmark.name, {})[classifier.version] = evaluate_probabilities(
+            probs, benchmark, classifier.codes, classifier.settings.review_threshold
+        )
+        if benchmark.name == "composed-postings" and not args.title_only:
+            title_only = classifier_scores(classifier, benchmark, use_body=False)
+            results[benchmark.name][f"{classifier.version} (title only)"] = evaluate_probabilities(
+                title_only, benchmark, classifier.codes, classifier.settings.review_threshold
+            )
+        log.info("%s scored in %.1fs", benchmark.name, time.perf_counter() - started)
+        if args.by_major_group:
+            table = per_major_group(probs, benchmark_labels(benchmark, classifier.codes), classifier.codes)
+            print_frame(table, f"{benchmark.name}: {classifier.version} by major group")
+    if args.baselines:
+        for baseline, bench_name, metrics in run_baselines(taxonomy, benchmarks):
+            results[bench_name][baseline] = metrics
+    for bench_name, rows in results.items():
+        first = next(iter(rows.values()))
+        print_metrics_table(rows, title=f"{bench_name} (n={int(first['n'])}, {first['benchmark_hash'][:19]}…)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
+    return 0
+
+
+# -- predict --------------------------------------------------------------------------------------
+def cmd_predict(args: argparse.Namespace) -> int:
+    from jobclass.bundle import load_bundle
+
+    classifier = load_bundle(resolve_model_path(args.model, args.database_url))
+    ranked = classifier.predict(args.title, args.body, top_k=args.top_k)
+    table = Table(title=f"{args.title!r} — model {classifier.version}")
+    for column in ("rank", "code", "title", "score", "6-digit SOC (score)", "evidence"):
+        table.add_column(column)
+    for p in ranked:
+        table.add_row(str(p.rank), p.code, p.title, f"{p.score:.3f}", f"{p.soc6_code} ({p.soc6_score:.2f})", p.evidence)
+    console.print(table)
+    top = ranked[0]
+    verdict = "auto-accept" if not top.needs_review else f"needs review (confident at the {top.backoff_level} level)"
+    console.print(f"Top-1 {top.code}: {verdict}")
+    return 0
+
+
+# -- output ---------------------------------------------------------------------------------------
+def print_metrics_table(rows: dict[str, dict[str, Any]], title: str = "metrics") -> None:
+    """One row per model, one column per metric, for every benchmark in ``rows``."""
+    extra = [c for c in ("ece", "auto_accept_share", "auto_accept_precision") if any(c in m for m in rows.values())]
+    table = Table(title=title, show_lines=False)
+    table.add_column("model")
+    for column in METRIC_COLUMNS + extra:
+        table.add_column(column.replace("precision", "prec"), justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *[f"{metrics[c]:.3f}" if c in metrics else "" for c in METRIC_COLUMNS + extra])
+    console.print(table)
+
+
+def print_frame(frame, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)

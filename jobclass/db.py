@@ -1,0 +1,151 @@
+"""Database access: engines for SQLite and PostgreSQL, the schema, UTC timestamps as text.
+
+SQLAlchemy Core only. URLs are logged with the password masked, never in clear.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from jobclass.paths import default_database_url, project_root
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached after retrying."""
+
+
+# -- timestamps -------------------------------------------------------------------------------
+def to_utc(value: datetime | date | str) -> datetime:
+    """An aware UTC datetime from a datetime, a date (midnight) or an ISO-8601 string.
+
+    Naive values are taken to be UTC already.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    if not isinstance(value, datetime):  # a plain date
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_ts(value: datetime | date | str) -> str:
+    """The one stored timestamp format: fixed width, UTC, so text order is time order."""
+    return to_utc(value).strftime(TIMESTAMP_FORMAT)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- engines ----------------------------------------------------------------------------------
+def normalize_url(url: str) -> str:
+    """Map ``postgres://`` and ``postgresql://`` to the psycopg 3 driver SQLAlchemy needs."""
+    return re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", url.strip())
+
+
+def masked_url(engine_or_url: Engine | sa.URL | str) -> str:
+    """A URL that is safe to log or print: the password is replaced by ``***``."""
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else sa.make_url(engine_or_url)
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` (default: ``JOBCLASS_DATABASE_URL`` or the SQLite file in the data home).
+
+    SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL gets psycopg 3, pre-ping and a
+    connect timeout.
+    """
+    url = normalize_url(url or default_database_url())
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = sa.create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    else:
+        raise ValueError(f"unsupported database {masked_url(parsed)}: use a sqlite:/// or postgresql:// URL.")
+    log.debug("database engine for %s", masked_url(engine))
+    return engine
+
+
+def wait_for_database(engine: Engine, attempts: int = 5, max_wait_s: float = 10.0) -> None:
+    """Open one connection, retrying with exponential backoff; raise a message that says what to check."""
+
+    @retry(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=max_wait_s),
+        retry=retry_if_exception_type(sa.exc.OperationalError),
+        before_sleep=lambda state: log.warning(
+            "database %s not reachable (attempt %d of %d), retrying", masked_url(engine), state.attempt_number, attempts
+        ),
+    )
+    def _ping() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    try:
+        _ping()
+    except RetryError as exc:
+        cause = exc.last_attempt.exception()
+        reason = str(getattr(cause, "orig", cause)).strip().splitlines()[0] if cause else "unknown error"
+        raise DatabaseUnavailable(
+            f"cannot connect to {masked_url(engine)} after {attempts} attempts: {reason}. "
+            "Check that the server is running and reachable from here, that the host, port, database name "
+            "and user in the URL (--database-url or JOBCLASS_DATABASE_URL) are right, and for SQLite that "
+            "the directory is writable."
+        ) from cause
+
+
+# -- schema -----------------------------------------------------------------------------------
+def schema_path() -> Path:
+    """``sql/schema.sql`` of the checkout, or a copy shipped inside the package when installed."""
+    candidates = [project_root() / "sql" / "schema.sql"]
+    try:
+        candidates.append(Path(str(resources.files("jobclass") / "resources" / "sql" / "schema.sql")))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - zipped installs
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"schema.sql not found (looked in {', '.join(str(p) for p in candidates)}).")
+
+
+def schema_statements(text: str) -> list[str]:
+    """The statements of a DDL script: ``--`` comments dropped, split on ``;``."""
+    without_comments = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+    return [stmt.strip() for stmt in without_comments.split(";") if stmt.strip()]
+
+
+def init_schema(engine: Engine) -> None:
+    """Create every table and index that does not exist yet (idempotent, one transaction)."""
+    statements = schema_statements(schema_path().read_text(encoding="utf-8"))
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    log.info("schema ready in %s (%d statements)", masked_url(engine), len(statements))

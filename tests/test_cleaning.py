@@ -1,0 +1,104 @@
+"""Table-driven cases for turning raw postings into encoder input."""
+
+import pytest
+
+from jobclass.cleaning import (
+    clean_body,
+    clean_title,
+    compose_input,
+    is_boilerplate,
+    normalize_title,
+    repair_text,
+    select_body_words,
+    stop_words,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Registered Nurse - ICU", "registered nurse icu"),
+        ("SENIOR SOFTWARE ENGINEER", "senior software engineer"),
+        ("<b>Line</b> Cook &amp; Prep", "line cook prep"),
+        ("Dev (C++/C#) 2nd shift", "dev c++ c# nd shift"),
+        ("Café Manager", "cafe manager"),
+        ("Director of Operations", "director of operations"),  # title kept in full: no stop-word removal
+        ("Driver — call 555-123-4567", "driver call"),
+        ("Recruiter jobs@example.com", "recruiter"),
+        ("Analyst https://example.com/jobs/1", "analyst"),
+        ("", ""),
+        (None, ""),
+        ("CafÃ© Manager", "cafe manager"),  # mojibake repaired
+    ],
+)
+def test_clean_title(raw, expected):
+    assert clean_title(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<p>Provide patient care.</p>", "provide patient care"),
+        ("Monitor the vital signs of 12 patients.", "monitor vital signs patients"),
+        ("Repair computer systems and fire alarms.", "repair computer systems fire alarms"),  # domain words kept
+        ("<script>alert(1)</script>Drive trucks.", "drive trucks"),
+        ("Visit www.example.com or email hr@example.com. Drive trucks.", "drive trucks"),
+        ("Apply now! Drive trucks.", "drive trucks"),
+        ("Salary: $50,000 per year. Drive trucks.", "drive trucks"),
+        ("We are an equal opportunity employer. Drive trucks.", "drive trucks"),
+        ("Benefits include dental insurance and 401(k). Drive trucks.", "drive trucks"),
+        ("Join our growing team! Drive trucks.", "drive trucks"),
+        ("&lt;b&gt;Bake bread&lt;/b&gt;", "bake bread"),
+        ("   ", ""),
+    ],
+)
+def test_clean_body(raw, expected):
+    assert clean_body(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "boilerplate"),
+    [
+        ("Apply today to join us", True),
+        ("Pay: $22.50 per hour", True),
+        ("EOE/AA employer", True),
+        ("Reasonable accommodations are available", True),
+        ("Paid time off and tuition reimbursement", True),
+        ("Prepare financial statements", False),
+        ("Operate forklifts in the warehouse", False),
+    ],
+)
+def test_boilerplate(sentence, boilerplate):
+    assert is_boilerplate(sentence) is boilerplate
+
+
+def test_long_body_keeps_duty_sentences_first():
+    filler = " ".join(f"Our company history paragraph number {i} is long and proud." for i in range(60))
+    duty = "Develop software applications and maintain databases."
+    kept = select_body_words(filler + " " + duty, max_words=20)
+    assert len(kept) <= 20
+    assert "develop" in kept and "databases" in kept
+
+
+def test_compose_keeps_the_whole_title():
+    title = "Senior Principal Staff Machine Learning Infrastructure Engineer Team Lead"
+    composed = compose_input(title, "Build pipelines. " * 500, max_body_words=10)
+    assert composed.startswith(clean_title(title) + ". ")
+    assert len(composed.split()) <= len(title.split()) + 10
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Software Engineer", "software-engineer"), ("R.N.", "r n"), ("Café", "cafe"), ("  Cook ", "COOK")],
+)
+def test_normalize_title_equates(a, b):
+    assert normalize_title(a) == normalize_title(b)
+
+
+def test_repair_text_handles_bytes_and_invalid_utf8():
+    assert "nurse" in repair_text(b"nurse \xff\xfe caf\xc3\xa9")
+
+
+def test_stop_words_keep_job_words():
+    assert {"the", "and", "of"} <= stop_words()
+    assert not {"computer", "fire", "system", "bill"} & stop_words()

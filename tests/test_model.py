@@ -1,0 +1,138 @@
+"""A tiny real model, trained end to end: predictions, bundle round trip, reachability, CLI."""
+
+import copy
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jobclass.bundle import BundleError, load_bundle, verify_bundle
+from jobclass.cli import main
+from jobclass.model import PREDICTION_COLUMNS
+
+POSTINGS = pd.DataFrame(
+    {
+        "posting_id": ["p1", "p2", "p3", "p4"],
+        "title": ["Registered Nurse - ICU", "Senior Software Engineer", "CDL Truck Driver", "Line Cook"],
+        "body": ["Provide patient care. Monitor vital signs.", "Build web services in Python.", "", None],
+    }
+)
+
+
+def test_tiny_training_records_its_provenance(tiny_classifier):
+    meta = tiny_classifier.metadata
+    assert meta["recipe"] == "tiny"
+    assert meta["training_corpus_hash"].startswith("sha256:")
+    assert meta["benchmark_hash"] == meta["metrics"]["reported-titles"]["benchmark_hash"]
+    assert {"torch", "sentence_transformers", "scikit_learn"} <= set(meta["versions"])
+    assert meta["finetune"]["train_steps"] == 4
+    for metric in ("acc@1", "acc@5", "acc@10", "mrr@10", "ndcg@10", "precision@5", "recall@5", "soc6_acc@1", "major_acc@1"):
+        assert 0.0 <= meta["metrics"]["reported-titles"][metric] <= 1.0
+
+
+def test_predict_ranks_codes_with_scores(tiny_classifier):
+    ranked = tiny_classifier.predict("Registered Nurse - ICU", "Provide patient care in the intensive care unit.", top_k=5)
+    assert [p.rank for p in ranked] == [1, 2, 3, 4, 5]
+    assert ranked[0].major_group == "29"
+    scores = [p.score for p in ranked]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+    assert len({p.code for p in ranked}) == 5
+    assert ranked[0].evidence  # an indexed title supports the answer
+
+
+@pytest.mark.parametrize("top_k", [1, 7, 20])
+def test_top_k_range(tiny_classifier, top_k):
+    assert len(tiny_classifier.predict("Accountant", "", top_k=top_k)) == top_k
+
+
+@pytest.mark.parametrize("top_k", [0, 21, -1])
+def test_top_k_out_of_range_is_refused(tiny_classifier, top_k):
+    with pytest.raises(ValueError, match="top_k"):
+        tiny_classifier.predict("Accountant", "", top_k=top_k)
+
+
+def test_predict_frame_is_long_with_backoff_and_evidence(tiny_classifier):
+    frame = tiny_classifier.predict_frame(POSTINGS, top_k=3)
+    assert list(frame.columns) == PREDICTION_COLUMNS
+    assert len(frame) == 12 and not frame.duplicated(["posting_id", "rank"]).any()
+    assert (frame["soc6_code"] == frame["onet_code"].str[:7]).all()
+    assert (frame["major_group"] == frame["onet_code"].str[:2]).all()
+    assert (frame["soc6_score"] >= frame["score"] - 1e-6).all()
+    assert (frame["major_group_score"] >= frame["soc6_score"] - 1e-6).all()
+    assert frame["backoff_level"].isin(["detailed", "soc6", "major_group"]).all()
+    assert frame["evidence"].str.len().gt(0).all()
+    top = frame[frame["rank"] == 1]
+    assert (top["needs_review"] == (top["score"] < tiny_classifier.settings.review_threshold)).all()
+
+
+def test_batch_and_single_predictions_agree(tiny_classifier):
+    frame = tiny_classifier.predict_frame(POSTINGS.iloc[:1], top_k=5)
+    single = tiny_classifier.predict(POSTINGS.title[0], POSTINGS.body[0], top_k=5)
+    assert frame["onet_code"].tolist() == [p.code for p in single]
+    np.testing.assert_allclose(frame["score"], [p.score for p in single], rtol=1e-6)
+
+
+def test_bundle_round_trip_is_byte_identical(tiny_classifier, tiny_bundle_path):
+    reloaded = load_bundle(tiny_bundle_path)
+    a = tiny_classifier.predict_frame(POSTINGS, top_k=5)
+    b = reloaded.predict_frame(POSTINGS, top_k=5)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    meta = json.loads((tiny_bundle_path / "metadata.json").read_text())
+    assert {"version", "versions", "training_corpus_hash", "metrics", "benchmark_hash", "files"} <= set(meta)
+    assert not list(tiny_bundle_path.rglob("*.pkl")) and not list(tiny_bundle_path.rglob("*.pickle"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: (p / "heads.safetensors").write_bytes(b"garbage"),
+        lambda p: (p / "heads.safetensors").unlink(),
+        lambda p: (p / "labels.csv").write_text("code,title\n"),
+        lambda p: shutil.rmtree(p / "encoder"),
+        lambda p: (p / "metadata.json").write_text("{not json"),
+    ],
+    ids=["corrupt-heads", "missing-heads", "edited-labels", "missing-encoder", "corrupt-metadata"],
+)
+def test_damaged_bundle_is_refused(tiny_bundle_path, tmp_path, damage):
+    copy_path = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle_path, copy_path)
+    damage(copy_path)
+    with pytest.raises(BundleError):
+        verify_bundle(copy_path)
+    with pytest.raises(BundleError):
+        load_bundle(copy_path)
+
+
+def test_every_official_title_reaches_its_code(tiny_classifier, taxonomy):
+    """Acceptance: each occupation's own title puts it in the top 5 for >= 98% of codes."""
+    occ = taxonomy.occupations
+    Q = tiny_classifier.embed(occ["title"].tolist(), [""] * len(occ))
+    probs = tiny_classifier.proba(Q)
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    hit = (top5 == np.arange(len(occ))[:, None]).any(axis=1)
+    assert hit.mean() >= 0.98
+
+
+def test_a_code_the_regression_never_saw_stays_reachable(tiny_classifier, taxonomy):
+    code = "15-1252.00"
+    label = taxonomy.index_of[code]
+    blind = copy.copy(tiny_classifier)
+    blind.logistic = copy.deepcopy(tiny_classifier.logistic)
+    blind.logistic.seen[label] = 0
+    logp = blind.logistic.log_proba(blind.embed(["Software Developers"], [""]))[0]
+    assert logp[label] == pytest.approx(np.median(np.delete(logp, label)))
+    assert code in [p.code for p in blind.predict("Software Developers", "", top_k=5)]
+
+
+def test_cli_predict_prints_ranked_codes(tiny_bundle_path, capsys):
+    code = main(["predict", "--model", str(tiny_bundle_path), "--title", "Registered Nurse - ICU", "--body", "Care for patients.", "--top-k", "5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "29-" in out and "score" in out and "Top-1" in out
+
+
+def test_cli_predict_without_a_model_says_what_to_run(capsys):
+    assert main(["predict", "--title", "Nurse"]) == 2
+    assert "jobclass train" in capsys.readouterr().err

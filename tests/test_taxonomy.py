@@ -1,0 +1,79 @@
+"""The vendored O*NET 29.3 tables load into a complete, consistent label space."""
+
+from jobclass.benchmarks import excluded_titles, reported_titles
+from jobclass.cleaning import normalize_title
+from jobclass.composed import composed_postings
+from jobclass.corpus import build_corpus, contrastive_pairs, read_labelled_postings
+from jobclass.paths import ONET_DIR
+
+
+def test_label_space_has_1016_codes(taxonomy):
+    assert len(taxonomy) == 1016
+    assert taxonomy.codes == sorted(taxonomy.codes)
+    assert taxonomy.occupations["code"].str.fullmatch(r"\d\d-\d{4}\.\d\d").all()
+    assert taxonomy.index_of["15-1252.00"] == taxonomy.codes.index("15-1252.00")
+    assert taxonomy.title_of["15-1252.00"] == "Software Developers"
+
+
+def test_every_alternate_title_maps_to_a_code(taxonomy):
+    alt = taxonomy.alternate_titles
+    assert len(alt) == 56_560
+    assert alt["code"].isin(taxonomy.index_of).all()
+    assert set(alt["code"]) == set(taxonomy.codes)
+
+
+def test_views_per_code(taxonomy):
+    occ = taxonomy.occupations
+    assert (occ["soc6"] == occ["code"].str[:7]).all()
+    assert (occ["major_group"] == occ["code"].str[:2]).all()
+    assert occ["job_zone"].notna().sum() == 923
+    assert taxonomy.tasks["code"].nunique() == 923
+    assert len(taxonomy.tasks) == 18_796
+
+
+def test_attribution_is_vendored():
+    notice = (ONET_DIR / "NOTICE.md").read_text()
+    assert "CC BY 4.0" in notice and "USDOL/ETA" in notice
+
+
+def test_reported_titles_benchmark_is_frozen(taxonomy):
+    bench = reported_titles(taxonomy)
+    assert len(bench) == 7796
+    assert bench.frame["code"].nunique() == 901
+    assert bench.content_hash == reported_titles(taxonomy).content_hash
+
+
+def test_corpus_has_no_benchmark_title(taxonomy):
+    excluded = excluded_titles(taxonomy)
+    corpus = build_corpus(taxonomy, excluded)
+    titles = corpus[corpus["kind"] == "title"]
+    assert not titles["text"].map(normalize_title).isin(excluded).any()
+    assert set(corpus["code"]) == set(taxonomy.codes)  # every code keeps examples
+    assert {"train", "validation"} == set(corpus["split"])
+    assert not (set(corpus.loc[corpus.split == "train", "text"]) & set(corpus.loc[corpus.split == "validation", "text"]))
+
+
+def test_composed_postings_use_held_out_tasks_only(taxonomy):
+    bench = composed_postings(taxonomy)
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy))
+    assert len(bench) > 500
+    first_task = bench.frame["body"].iloc[0].split("Responsibilities: ")[1].split(".")[0]
+    assert not corpus["text"].str.contains(normalize_title(first_task), regex=False).any()
+
+
+def test_contrastive_pairs_have_hard_negatives(taxonomy):
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy))
+    pairs = contrastive_pairs(corpus, taxonomy, max_pairs=2000)
+    assert len(pairs) == 2000
+    assert (pairs["positive"] != pairs["negative"]).all()
+    assert pairs["positive"].nunique() > 900  # every occupation covered first
+
+
+def test_labelled_postings_accept_seed_columns(tmp_path):
+    seed = tmp_path / "seed.csv"
+    seed.write_text("TITLE_RAW,BODY,ONET,ONET_NAME\nData Wrangler,Clean data,15-2051.00,Data Scientists\n")
+    ours = tmp_path / "ours.csv"
+    ours.write_text("title,body,onet_code\nData Wrangler,Clean data,15-2051.00\n,,\n")
+    for path in (seed, ours):
+        frame = read_labelled_postings(path)
+        assert frame.to_dict("records") == [{"title": "Data Wrangler", "body": "Clean data", "onet_code": "15-2051.00"}]
