@@ -117,10 +117,9 @@ class LazyClassifier:
 
             self._classifier = load_bundle(self._model["path"])
             if self._classifier.version != self.version:
-                from jobclass.bundle import BundleError
-
-                raise BundleError(
-                    f"bundle {self._model['path']} holds model {self._classifier.version}, not {self.version}."
+                log.warning(
+                    "Bundle %s was saved as %s and is registered as %s; rows carry the registered version.",
+                    self._model["path"], self._classifier.version, self.version,
                 )
         return self._classifier
 
@@ -316,8 +315,11 @@ def _finetune_stage(config, labelled, out_dir: Path) -> tuple[Path, dict]:
     metrics: dict[str, float] = {}
     if config.finetune:
         pairs = contrastive_pairs(corpus, taxonomy, config.max_pairs)
-        # Validation pairs only report a loss: no more of them than training pairs (tiny runs stay tiny).
+        # Validation pairs only report a loss: no more of them than training pairs (tiny runs stay
+        # tiny), and none when there are too few for one full evaluation batch.
         val_pairs = contrastive_pairs(corpus, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
+        if len(val_pairs) < config.batch_size:
+            val_pairs = None
         settings = FinetuneSettings(
             epochs=config.epochs,
             batch_size=config.batch_size,

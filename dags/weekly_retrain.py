@@ -41,16 +41,31 @@ DAG_ID = "jobclass_weekly_retrain"
     doc_md=__doc__,
     tags=["jobclass", "training"],
     params={
+        # Training knobs: empty means the recipe's value (default recipe: 1 epoch, batch 64, lr 5e-5).
         "epochs": Param(
-            1.0,
-            type="number",
+            None,
+            type=["null", "number"],
             exclusiveMinimum=0,
             maximum=20,
             title="Epochs",
-            description="Fine-tuning epochs over the contrastive pairs (may be fractional).",
+            description="Fine-tuning epochs over the contrastive pairs (may be fractional); empty: the recipe's.",
         ),
-        "batch_size": Param(64, type="integer", minimum=2, maximum=1024, title="Batch size"),
-        "learning_rate": Param(5e-5, type="number", exclusiveMinimum=0, maximum=0.1, title="Learning rate"),
+        "batch_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2,
+            maximum=1024,
+            title="Batch size",
+            description="Fine-tuning batch size; empty: the recipe's.",
+        ),
+        "learning_rate": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            maximum=0.1,
+            title="Learning rate",
+            description="Fine-tuning learning rate; empty: the recipe's.",
+        ),
         "max_examples": Param(
             None,
             type=["null", "integer"],

@@ -39,20 +39,19 @@ def _pick(options: list[str], key: str) -> str:
     return options[bucket(key, len(options))]
 
 
-def composed_postings(taxonomy: Taxonomy, max_tasks: int = 3) -> Benchmark:
-    held = taxonomy.tasks[taxonomy.tasks["task_id"].map(is_held_out_task)]
-    tasks_by_code = held.groupby("code")["task"].apply(list)
-    reported = taxonomy.reported_titles.groupby("code")["reported_title"].apply(list)
+def compose_postings(name: str, titles: pd.Series, tasks: pd.Series, max_tasks: int = 3) -> Benchmark:
+    """One posting per code present in both ``titles`` and ``tasks`` (Series of text indexed by code)."""
+    titles_by_code = titles.groupby(level=0).apply(list)
+    tasks_by_code = tasks.groupby(level=0).apply(list)
     rows = []
-    for code in sorted(set(tasks_by_code.index) & set(reported.index)):
-        title = _pick(reported[code], f"title:{code}")
-        duties = tasks_by_code[code][:max_tasks]
+    for code in sorted(set(tasks_by_code.index) & set(titles_by_code.index)):
+        title = _pick(titles_by_code[code], f"title:{code}")
         body = " ".join(
             [
                 _pick(COMPANY_BLURBS, f"blurb:{code}"),
                 _pick(LOCATIONS, f"loc:{code}"),
                 "Responsibilities:",
-                *duties,
+                *[t.rstrip(".") + "." for t in tasks_by_code[code][:max_tasks]],
                 _pick(BENEFITS, f"ben:{code}"),
                 _pick(SALARIES, f"sal:{code}"),
                 _pick(EQUAL_OPPORTUNITY, f"eeo:{code}"),
@@ -60,4 +59,27 @@ def composed_postings(taxonomy: Taxonomy, max_tasks: int = 3) -> Benchmark:
             ]
         )
         rows.append({"title": title, "body": body, "code": code})
-    return make_benchmark("composed-postings", pd.DataFrame(rows))
+    return make_benchmark(name, pd.DataFrame(rows, columns=["title", "body", "code"]))
+
+
+def composed_postings(taxonomy: Taxonomy) -> Benchmark:
+    """The frozen benchmark: reported titles with held-out tasks."""
+    held = taxonomy.tasks[taxonomy.tasks["task_id"].map(is_held_out_task)]
+    reported = taxonomy.reported_titles
+    return compose_postings(
+        "composed-postings",
+        pd.Series(reported["reported_title"].to_numpy(), index=reported["code"]),
+        pd.Series(held["task"].to_numpy(), index=held["code"]),
+    )
+
+
+def validation_postings(corpus: pd.DataFrame) -> Benchmark:
+    """Postings composed from the corpus's validation titles and validation tasks."""
+    val = corpus[corpus["split"] == "validation"]
+    titles = val[val["kind"] == "title"]
+    tasks = val[val["source"] == "task"]
+    return compose_postings(
+        "validation-postings",
+        pd.Series(titles["text"].to_numpy(), index=titles["code"]),
+        pd.Series(tasks["text"].to_numpy(), index=tasks["code"]),
+    )

@@ -13,7 +13,8 @@ from jobclass.taxonomy import Taxonomy
 
 # Share of title rows (percent, by a hash of the title) kept out for validation.
 VALIDATION_PERCENT = 5
-# Tasks whose id falls in these buckets are held out for the composed-postings benchmark.
+# Tasks whose id hashes below this percent are held out for the composed-postings benchmark;
+# the next VALIDATION_PERCENT compose validation postings (to fit the title/body weight).
 HELD_OUT_TASK_PERCENT = 10
 
 CORPUS_COLUMNS = ["text", "code", "label", "source", "kind", "split"]
@@ -23,6 +24,10 @@ SEED_COLUMNS = {"TITLE_RAW": "title", "BODY": "body", "ONET": "onet_code", "ONET
 
 def is_held_out_task(task_id: str) -> bool:
     return bucket(f"task:{task_id}") < HELD_OUT_TASK_PERCENT
+
+
+def is_validation_task(task_id: str) -> bool:
+    return HELD_OUT_TASK_PERCENT <= bucket(f"task:{task_id}") < HELD_OUT_TASK_PERCENT + VALIDATION_PERCENT
 
 
 def read_labelled_postings(path: str | Path) -> pd.DataFrame:
@@ -66,7 +71,15 @@ def build_corpus(
         pd.DataFrame({"raw": occ["title"], "code": occ["code"], "source": "official_title", "kind": "title"}),
         pd.DataFrame({"raw": alt["alternate_title"], "code": alt["code"], "source": "alternate_title", "kind": "title"}),
         pd.DataFrame({"raw": alt["short_title"], "code": alt["code"], "source": "short_title", "kind": "title"}),
-        pd.DataFrame({"raw": tasks["task"], "code": tasks["code"], "source": "task", "kind": "body"}),
+        pd.DataFrame(
+            {
+                "raw": tasks["task"],
+                "code": tasks["code"],
+                "source": "task",
+                "kind": "body",
+                "validation_task": tasks["task_id"].map(is_validation_task),
+            }
+        ),
         pd.DataFrame({"raw": occ["description"], "code": occ["code"], "source": "description", "kind": "body"}),
     ]
     frame = pd.concat(parts, ignore_index=True)
@@ -96,8 +109,13 @@ def build_corpus(
         )
     frame = frame[frame["text"] != ""].drop_duplicates(["text", "code"])
     frame["label"] = frame["code"].map(taxonomy.index_of).astype(np.int32)
-    held_out = frame["text"].map(lambda t: bucket(f"val:{t}") < VALIDATION_PERCENT)
-    frame["split"] = np.where((frame["kind"] != "body") & held_out & (frame["source"] != "official_title"), "validation", "train")
+    held_out_title = (
+        (frame["kind"] != "body")
+        & (frame["source"] != "official_title")
+        & frame["text"].map(lambda t: bucket(f"val:{t}") < VALIDATION_PERCENT)
+    )
+    held_out_task = frame.get("validation_task", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
+    frame["split"] = np.where(held_out_title | held_out_task, "validation", "train")
     return frame[CORPUS_COLUMNS].reset_index(drop=True)
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SCHEMA_LOCK_KEY = 4_242_001  # PostgreSQL advisory lock id held while the schema is created
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -114,11 +115,15 @@ def wait_for_database(engine: Engine, attempts: int = 5, max_wait_s: float = 10.
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         reason = str(getattr(cause, "orig", cause)).strip().splitlines()[0] if cause else "unknown error"
+        hint = (
+            "Check that the database file's directory exists and is writable, and that no other process "
+            "holds a lock on it."
+            if engine.dialect.name == "sqlite"
+            else "Check that the server is running and reachable from here, and that the host, port, database "
+            "name, user and password in the URL (--database-url or JOBCLASS_DATABASE_URL) are right."
+        )
         raise DatabaseUnavailable(
-            f"cannot connect to {masked_url(engine)} after {attempts} attempts: {reason}. "
-            "Check that the server is running and reachable from here, that the host, port, database name "
-            "and user in the URL (--database-url or JOBCLASS_DATABASE_URL) are right, and for SQLite that "
-            "the directory is writable."
+            f"cannot connect to {masked_url(engine)} after {attempts} attempts: {reason}. {hint}"
         ) from cause
 
 
@@ -146,6 +151,8 @@ def init_schema(engine: Engine) -> None:
     """Create every table and index that does not exist yet (idempotent, one transaction)."""
     statements = schema_statements(schema_path().read_text(encoding="utf-8"))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # parallel tasks may init at once: take turns
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         for statement in statements:
             conn.execute(sa.text(statement))
     log.info("schema ready in %s (%d statements)", masked_url(engine), len(statements))

@@ -60,3 +60,12 @@ def expected_calibration_error(top_scores: np.ndarray, correct: np.ndarray, n_bi
         if mask.any():
             ece += mask.mean() * abs(top_scores[mask].mean() - correct[mask].mean())
     return float(ece)
+
+
+def reliability_table(top_scores: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Per score bin: rows, mean top-1 score and top-1 accuracy (a reliability diagram's data)."""
+    bins = np.minimum((top_scores * n_bins).astype(int), n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "score": top_scores, "correct": correct.astype(float)})
+    table = frame.groupby("bin").agg(n=("score", "size"), mean_score=("score", "mean"), accuracy=("correct", "mean"))
+    table.insert(0, "range", [f"{b / n_bins:.1f}-{(b + 1) / n_bins:.1f}" for b in table.index])
+    return table.reset_index(drop=True)

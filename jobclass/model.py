@@ -91,8 +91,8 @@ class JobClassifier:
         return self.labels["code"].tolist()
 
     # -- scoring -----------------------------------------------------------------------------
-    def embed(self, titles: list[str], bodies: list[str]) -> np.ndarray:
-        """Query vectors: the title vector, plus the weighted title+body vector when there is a body.
+    def encode_parts(self, titles: list[str], bodies: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Title vectors and title+body vectors (zero rows where there is no body).
 
         Identical inputs are encoded once.
         """
@@ -102,13 +102,22 @@ class JobClassifier:
         ]
         unique = sorted({t for t in title_texts + composed if t})
         vectors = encode(self.encoder, unique, batch_size=self.settings.batch_size)
+        vectors = np.vstack([vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32)])  # row -1: empty text
         row_of = {t: i for i, t in enumerate(unique)}
-        dim = vectors.shape[1]
-        zero = np.zeros(dim, dtype=np.float32)
-        q = np.stack([vectors[row_of[t]] if t else zero for t in title_texts]) if titles else np.zeros((0, dim), np.float32)
-        body = np.stack([vectors[row_of[c]] if c else zero for c in composed]) if titles else q
-        q = q + self.settings.body_weight * body
-        return (q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        T = vectors[[row_of.get(t, -1) for t in title_texts]]
+        C = vectors[[row_of.get(c, -1) for c in composed]]
+        return T, C
+
+    @staticmethod
+    def combine(T: np.ndarray, C: np.ndarray, body_weight: float) -> np.ndarray:
+        """Normalised title vector + ``body_weight`` x title+body vector."""
+        Q = T + body_weight * C
+        return (Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def embed(self, titles: list[str], bodies: list[str]) -> np.ndarray:
+        """Query vectors for (title, body) pairs."""
+        T, C = self.encode_parts(titles, bodies)
+        return self.combine(T, C, self.settings.body_weight)
 
     def features(self, Q: np.ndarray) -> list[np.ndarray]:
         return [self.logistic.log_proba(Q), self.index.label_scores(Q), self.profile.scores(Q)]

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jobclass.benchmarks import excluded_titles, load_benchmark, make_benchmark
+from jobclass.benchmarks import Benchmark, excluded_titles, load_benchmark, make_benchmark
+from jobclass.composed import validation_postings
 from jobclass.corpus import build_corpus, contrastive_pairs
 from jobclass.encoder import encode, load_encoder
 from jobclass.finetune import FinetuneSettings, finetune_encoder
@@ -37,10 +38,14 @@ class TrainConfig:
     max_steps: int | None = None  # cap on fine-tuning steps (the time budget)
     device: str = "auto"
     finetune: bool = True
+    # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
+    finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
+    finetune_max_seq_length: int = 24
     max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
     lr_c: float = 10.0
     lr_max_iter: int = 300
     body_weight: float = 0.5
+    fit_body_weight: bool = True
     benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings")
     benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
     seed: int = 0
@@ -127,14 +132,16 @@ def train_model(
     encoder = load_encoder(device=config.device)
     finetune_metrics: dict[str, float] = {}
     if config.finetune:
-        pairs = contrastive_pairs(corpus, taxonomy, config.max_pairs)
-        val_pairs = contrastive_pairs(corpus, taxonomy, 2000, split="validation")
+        anchors = corpus[corpus["source"].isin(config.finetune_sources)]
+        pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
+        val_pairs = contrastive_pairs(anchors, taxonomy, 2000, split="validation")
         finetune_metrics = finetune_encoder(
             encoder,
             pairs,
             FinetuneSettings(
                 epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                max_steps=config.max_steps, seed=config.seed, show_progress=config.show_progress,
+                max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
+                seed=config.seed, show_progress=config.show_progress,
             ),
             validation_pairs=val_pairs,
         )
@@ -142,9 +149,10 @@ def train_model(
 
     t0 = time.perf_counter()
     X = encode(encoder, train["text"].tolist(), show_progress=config.show_progress)
-    X_val = encode(encoder, validation["text"].tolist(), show_progress=config.show_progress)
+    val_titles = validation[validation["kind"] == "title"]
+    X_val = encode(encoder, val_titles["text"].tolist(), show_progress=config.show_progress)
     y = train["label"].to_numpy()
-    y_val = validation["label"].to_numpy()
+    y_val = val_titles["label"].to_numpy()
     step("encode corpus", t0)
 
     t0 = time.perf_counter()
@@ -169,12 +177,18 @@ def train_model(
         hybrid=HybridScorer(weights=np.array([1.0, 20.0, 20.0], dtype=np.float32)),
         settings=ModelSettings(body_weight=config.body_weight),
     )
-    if len(validation):
+    if len(val_titles):
         features = classifier.features(X_val)
         classifier.hybrid = HybridScorer.fit(features, y_val)
         probs_val = classifier.hybrid.proba(features)
         classifier.settings.review_threshold = choose_review_threshold(probs_val, y_val)
-    log.info("Hybrid weights %s, review threshold %.3f", classifier.hybrid.weights.tolist(), classifier.settings.review_threshold)
+    postings = validation_postings(corpus)
+    if config.fit_body_weight and len(postings):
+        classifier.settings.body_weight = fit_body_weight(classifier, postings)
+    log.info(
+        "Hybrid weights %s, review threshold %.3f, body weight %.2f",
+        classifier.hybrid.weights.tolist(), classifier.settings.review_threshold, classifier.settings.body_weight,
+    )
     step("calibrate", t0)
 
     created = datetime.now(timezone.utc)
@@ -201,6 +215,26 @@ def train_model(
     classifier.metadata["timings_s"] = {**timings, "total": round(time.perf_counter() - started, 1)}
     log.info("[train %s] finished in %.1fs: %s", config.name, time.perf_counter() - started, _headline(metrics))
     return classifier
+
+
+BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def fit_body_weight(classifier: JobClassifier, postings: Benchmark) -> float:
+    """The title/body mixing weight with the best validation log-likelihood."""
+    from jobclass.evaluation import benchmark_labels
+
+    T, C = classifier.encode_parts(postings.frame["title"].tolist(), postings.frame["body"].tolist())
+    y = benchmark_labels(postings, classifier.codes)
+    rows = np.arange(len(y))
+
+    def log_likelihood(weight: float) -> float:
+        probs = classifier.proba(classifier.combine(T, C, weight))
+        return float(np.log(np.maximum(probs[rows, y], 1e-12)).mean())
+
+    scores = {w: log_likelihood(w) for w in BODY_WEIGHT_GRID}
+    log.info("Body weight validation log-likelihood on %d postings: %s", len(y), {w: round(v, 3) for w, v in scores.items()})
+    return max(scores, key=scores.get)
 
 
 def evaluate_on(classifier: JobClassifier, name: str, taxonomy: Taxonomy, limit: int | None = None) -> dict[str, Any]:

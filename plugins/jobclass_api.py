@@ -188,14 +188,15 @@ async def require_airflow_user(
 
 def airflow_database_url() -> str:
     """The ``jobclass_db`` Connection as a SQLAlchemy URL, else the embedded SQLite default."""
-    try:
-        from airflow.models.connection import Connection
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
 
+    try:
         conn = Connection.get_connection_from_secrets(CONN_ID)
-    except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException, or no Airflow DB (tests)
-        log.info("No %r Connection (%s): using the embedded default database", CONN_ID, type(exc).__name__)
+    except AirflowNotFoundException:
         from jobclass.paths import default_database_url
 
+        log.info("No %r Connection: using the embedded default database", CONN_ID)
         return default_database_url()
     return connection_to_sqlalchemy_url(conn)
 

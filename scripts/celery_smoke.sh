@@ -13,7 +13,8 @@
 #
 # Environment knobs: VENV (default .venv), PG_ADMIN_URL (default
 # postgresql+psycopg://postgres@127.0.0.1:5432/test), REDIS_URL (default redis://127.0.0.1:6379/13),
-# SMOKE_TIMEOUT_S (default 1500), SMOKE_CHUNK_SIZE (default 200), KEEP_SMOKE_DIR=1 keeps the logs.
+# SMOKE_TIMEOUT_S (default 1500), SMOKE_CHUNK_SIZE (default 200), KEEP_SMOKE_DIR=1 keeps the logs,
+# SMOKE_BUNDLE=<bundle dir> registers that model as champion instead of training a tiny one.
 set -Eeuo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -136,8 +137,23 @@ log "jobclass: schema, demo postings (ingested at $INGESTED_AT), tiny champion m
 jobclass db init --database-url "$JC_URL" >"$LOGS/jobclass-cli.log" 2>&1
 jobclass db load-postings --database-url "$JC_URL" --ingested-at "$INGESTED_AT" >>"$LOGS/jobclass-cli.log" 2>&1
 T_TRAIN=$(date +%s)
-jobclass train --recipe tiny --promote always --database-url "$JC_URL" >>"$LOGS/jobclass-cli.log" 2>&1
-log "tiny champion trained in $(( $(date +%s) - T_TRAIN ))s"
+if [ -n "${SMOKE_BUNDLE:-}" ]; then  # reuse a saved bundle instead of training one
+  "$PY" - "$JC_URL" "$SMOKE_BUNDLE" <<'EOF'
+import sys
+from jobclass.bundle import read_metadata
+from jobclass.db import make_engine
+from jobclass.registry import promote, register_model
+engine = make_engine(sys.argv[1])
+version = read_metadata(sys.argv[2])["version"]
+register_model(engine, version, sys.argv[2], {}, None)
+promote(engine, version, reason="celery smoke: SMOKE_BUNDLE")
+print("champion", version)
+EOF
+  log "champion registered from SMOKE_BUNDLE=$SMOKE_BUNDLE"
+else
+  jobclass train --recipe tiny --promote always --database-url "$JC_URL" >>"$LOGS/jobclass-cli.log" 2>&1
+  log "tiny champion trained in $(( $(date +%s) - T_TRAIN ))s"
+fi
 
 start api-server airflow api-server --port "$API_PORT"
 start scheduler airflow scheduler

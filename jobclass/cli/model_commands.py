@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--baselines", action="store_true", help="also score TF-IDF and untrained-MiniLM anchors")
     evaluate.add_argument("--title-only", action="store_true", help="ignore posting bodies")
     evaluate.add_argument("--by-major-group", action="store_true", help="print the per-major-group table")
+    evaluate.add_argument("--reliability", action="store_true", help="print the calibration (reliability) table")
     evaluate.add_argument("--json", type=Path, help="write every metric to this JSON file")
     evaluate.add_argument("--database-url")
     evaluate.set_defaults(handler=cmd_evaluate)
@@ -130,7 +131,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from jobclass.benchmarks import load_benchmark
     from jobclass.bundle import load_bundle
     from jobclass.evaluation import benchmark_labels, classifier_scores, evaluate_probabilities
-    from jobclass.metrics import per_major_group
+    from jobclass.metrics import per_major_group, reliability_table
     from jobclass.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
@@ -151,9 +152,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 title_only, benchmark, classifier.codes, classifier.settings.review_threshold
             )
         log.info("%s scored in %.1fs", benchmark.name, time.perf_counter() - started)
+        y = benchmark_labels(benchmark, classifier.codes)
         if args.by_major_group:
-            table = per_major_group(probs, benchmark_labels(benchmark, classifier.codes), classifier.codes)
-            print_frame(table, f"{benchmark.name}: {classifier.version} by major group")
+            print_frame(per_major_group(probs, y, classifier.codes), f"{benchmark.name}: {classifier.version} by major group")
+        if args.reliability:
+            table = reliability_table(probs.max(axis=1), probs.argmax(axis=1) == y)
+            print_frame(table, f"{benchmark.name}: reliability of the top-1 score")
     if args.baselines:
         for baseline, bench_name, metrics in run_baselines(taxonomy, benchmarks):
             results[bench_name][baseline] = metrics

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run every benchmark once and print its numbers (minutes: they encode thousands of texts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+for bench in benchmarks/accuracy.py benchmarks/memory.py benchmarks/throughput.py; do
+  [ -f "$bench" ] || continue
+  echo "==> $bench"
+  .venv/bin/python "$bench"
+done
