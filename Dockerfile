@@ -24,8 +24,9 @@ USER airflow
 
 # Requirements first, so code changes do not reinstall them. Airflow itself stays pinned to the
 # image's version.
-COPY --chown=airflow:0 requirements.txt /opt/jobclass/requirements.txt
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/jobclass/requirements.txt
+COPY --chown=airflow:0 requirements.txt constraints.txt /opt/jobclass/
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" \
+        -r /opt/jobclass/requirements.txt -c /opt/jobclass/constraints.txt
 
 # The package with its vendored resources, and the SQL (schema and example queries). An editable
 # install keeps sql/ beside the package, where jobclass.db looks for schema.sql.

@@ -35,6 +35,10 @@ class NoChampionError(RuntimeError):
     """There is no champion and bootstrapping is off."""
 
 
+class StaleComparisonError(RuntimeError):
+    """The champion changed between evaluation and promotion."""
+
+
 # =========================================================================== nightly
 
 
@@ -119,7 +123,9 @@ class LazyClassifier:
             if self._classifier.version != self.version:
                 log.warning(
                     "Bundle %s was saved as %s and is registered as %s; rows carry the registered version.",
-                    self._model["path"], self._classifier.version, self.version,
+                    self._model["path"],
+                    self._classifier.version,
+                    self.version,
                 )
         return self._classifier
 
@@ -501,8 +507,11 @@ def promote_challenger(engine, challenger: dict, evaluation: dict, decision: dic
 
     current = get_champion(engine)
     current_version = current.version if current else None
+    if current_version == challenger["version"]:  # a retry after the promotion went through
+        log.info("%s is already the champion.", current_version)
+        return {"status": "champion", "version": current_version}
     if current_version != evaluation.get("champion_version"):
-        raise RuntimeError(
+        raise StaleComparisonError(
             f"the champion changed from {evaluation.get('champion_version')} to {current_version} during this "
             "retrain; not promoting on a stale comparison. Re-run the retrain."
         )

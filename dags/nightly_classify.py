@@ -57,7 +57,8 @@ SCHEDULE = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
     },
 )
 def jobclass_nightly_classify():
-    @task(execution_timeout=timedelta(minutes=45))
+    # Every task returns one small dict or list through XCom (multiple_outputs=False: one XCom, not one per key).
+    @task(execution_timeout=timedelta(minutes=45), multiple_outputs=False)
     def resolve_model(params=None) -> dict:
         """The champion's version and bundle path, resolved once for the whole run."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -69,21 +70,21 @@ def jobclass_nightly_classify():
         except NoChampionError as exc:
             raise AirflowFailException(str(exc)) from exc  # retrying cannot help: fail now, say what to run
 
-    @task
+    @task(multiple_outputs=False)
     def plan_chunks(model: dict, params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
         from jobclass_common import engine
         from jobclass_tasks import plan
 
         return plan(engine(), model, data_interval_start, data_interval_end, chunk_size=int(params["chunk_size"]))
 
-    @task(execution_timeout=timedelta(hours=1), max_active_tis_per_dagrun=2)
+    @task(execution_timeout=timedelta(hours=1), max_active_tis_per_dagrun=2, multiple_outputs=False)
     def classify_chunk(chunk: dict, model: dict, params=None, data_interval_start=None, data_interval_end=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import classify
 
         return classify(engine(), model, chunk, data_interval_start, data_interval_end, top_k=int(params["top_k"]))
 
-    @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed")
+    @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed", multiple_outputs=False)
     def finish_run(model: dict, results, outlet_events=None, data_interval_start=None, data_interval_end=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import finish
@@ -92,7 +93,7 @@ def jobclass_nightly_classify():
         outlet_events[PREDICTIONS_ASSET].extra = summary
         return summary
 
-    @task(trigger_rule="one_failed", retries=0)
+    @task(trigger_rule="one_failed", multiple_outputs=False)
     def record_failure(model: dict, data_interval_start=None, data_interval_end=None) -> None:
         """Runs only when a chunk failed for good: the run is marked failed in prediction_runs."""
         from jobclass_common import engine

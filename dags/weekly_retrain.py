@@ -119,33 +119,33 @@ DAG_ID = "jobclass_weekly_retrain"
     },
 )
 def jobclass_weekly_retrain():
-    @task
+    @task(multiple_outputs=False)
     def build_training_set(run_id=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import build_training_set, retrain_workdir
 
         return build_training_set(engine(), retrain_workdir(run_id))
 
-    @task(execution_timeout=timedelta(hours=8))
+    @task(execution_timeout=timedelta(hours=8), multiple_outputs=False)
     def finetune_embeddings(training_set: dict, params=None, run_id=None) -> dict:
         from jobclass_tasks import finetune_embeddings, params_dict, retrain_workdir
 
         return finetune_embeddings(params_dict(params), training_set, retrain_workdir(run_id))
 
-    @task(execution_timeout=timedelta(hours=3))
+    @task(execution_timeout=timedelta(hours=3), multiple_outputs=False)
     def train_head(training_set: dict, finetuned: dict, params=None) -> dict:
         from jobclass_tasks import params_dict, train_head
 
         return train_head(params_dict(params), training_set, finetuned)
 
-    @task
+    @task(multiple_outputs=False)
     def register_challenger(challenger: dict, params=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import params_dict, register_challenger
 
         return register_challenger(engine(), challenger, params_dict(params))
 
-    @task(execution_timeout=timedelta(hours=2))
+    @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
     def evaluate(challenger: dict, training_set: dict, params=None, run_id=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import evaluate_models, params_dict, retrain_workdir
@@ -159,23 +159,27 @@ def jobclass_weekly_retrain():
         decision = decide(evaluation, params_dict(params))
         return "promote" if decision["promote"] else "keep_champion"
 
-    @task(outlets=[MODEL_ASSET], retries=0)
+    @task(outlets=[MODEL_ASSET], multiple_outputs=False)
     def promote(challenger: dict, evaluation: dict, params=None, outlet_events=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
         from jobclass_common import engine
-        from jobclass_tasks import decide, params_dict, promote_challenger
+        from jobclass_tasks import StaleComparisonError, decide, params_dict, promote_challenger
 
-        result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
+        try:
+            result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
+        except StaleComparisonError as exc:
+            raise AirflowFailException(str(exc)) from exc  # a retry would compare against the wrong champion
         outlet_events[MODEL_ASSET].extra = {"version": challenger["version"], **evaluation["challenger"]}
         return result
 
-    @task
+    @task(multiple_outputs=False)
     def keep_champion(challenger: dict, evaluation: dict, params=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import decide, keep_champion, params_dict
 
         return keep_champion(engine(), challenger, decide(evaluation, params_dict(params)), params_dict(params))
 
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def record_and_report(challenger: dict, evaluation: dict, training_set: dict, params=None) -> dict:
         from jobclass_common import engine
         from jobclass_tasks import decide, params_dict, record_and_report

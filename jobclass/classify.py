@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from jobclass.db import format_ts, to_utc, utc_now
+from jobclass.db import format_ts, to_utc, utc_now, with_db_retry
 from jobclass.model import PREDICTION_COLUMNS
 from jobclass.paths import predictions_dir
 from jobclass.postings import TimeLike, chunk_starts, read_posting_range
@@ -127,7 +127,7 @@ def plan_chunks(engine: Engine, start: TimeLike, end: TimeLike, chunk_size: int 
     Each chunk is ``{"index", "id_from", "id_to", "rows"}`` with ``id_from <= id < id_to``; the
     first range is open below and the last open above, so together they cover every id.
     """
-    starts, total = chunk_starts(engine, start, end, chunk_size)
+    starts, total = with_db_retry(engine, "plan chunks", chunk_starts, engine, start, end, chunk_size)
     return [
         {
             "index": i,
@@ -248,18 +248,30 @@ def classify_chunk(
     summary = {"run_id": run_id, "chunk": chunk["index"], "part": str(path)}
 
     if not force:
-        counts = _chunk_counts_in_db(engine, start, end, run_id, chunk)
+        counts = with_db_retry(
+            engine, f"chunk {chunk['index']}: check", _chunk_counts_in_db, engine, start, end, run_id, chunk
+        )
         if _completed(path, identity, counts):
             log.info("chunk %d of %s already done: skipped", chunk["index"], run_id)
             return {**summary, **counts, "skipped": True, "seconds": round(time.perf_counter() - t0, 3)}
 
-    frame = read_posting_range(engine, start, end, chunk.get("id_from"), chunk.get("id_to"))
+    bounds = (chunk.get("id_from"), chunk.get("id_to"))
+    frame = with_db_retry(engine, f"chunk {chunk['index']}: read", read_posting_range, engine, start, end, *bounds)
     predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size)
     stamped = stamp_predictions(
         predictions, model_version=model_version, run_id=run_id, partition_date=day, predicted_at=end
     )
-    write_chunk_sql(
-        engine, stamped, rejects, run_id=run_id, model_version=model_version, posting_ids=frame["posting_id"].tolist()
+    # one transaction that replaces the chunk's rows: safe to retry when the connection drops
+    with_db_retry(
+        engine,
+        f"chunk {chunk['index']}: write",
+        write_chunk_sql,
+        engine,
+        stamped,
+        rejects,
+        run_id=run_id,
+        model_version=model_version,
+        posting_ids=frame["posting_id"].tolist(),
     )
     counts = {"rows_read": len(frame), "predicted": int(stamped["posting_id"].nunique()), "rejected": len(rejects)}
     metadata = {**identity, **{f"jobclass.{k}": str(v) for k, v in counts.items()}}
@@ -285,19 +297,21 @@ _UPSERT_RUN = sa.text(
 def start_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, chunks: int) -> str:
     """Record the run as ``running`` (replacing an earlier attempt's row); returns its run id."""
     run_id = make_run_id(start, end, model_version)
-    with engine.begin() as conn:
-        conn.execute(
-            _UPSERT_RUN,
-            {
-                "run_id": run_id,
-                "interval_start": format_ts(start),
-                "interval_end": format_ts(end),
-                "model_version": model_version,
-                "partition_date": partition_day(start),
-                "chunks": chunks,
-                "started_at": format_ts(utc_now()),
-            },
-        )
+    params = {
+        "run_id": run_id,
+        "interval_start": format_ts(start),
+        "interval_end": format_ts(end),
+        "model_version": model_version,
+        "partition_date": partition_day(start),
+        "chunks": chunks,
+        "started_at": format_ts(utc_now()),
+    }
+
+    def _upsert() -> None:
+        with engine.begin() as conn:
+            conn.execute(_UPSERT_RUN, params)
+
+    with_db_retry(engine, "start run", _upsert)
     return run_id
 
 
@@ -321,8 +335,13 @@ def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
     }
 
 
+ORPHAN_TMP_AGE_S = 3600  # a part's temporary file this old was left by a killed writer
+
+
 def remove_stale_parts(out_dir: str | Path, partition_date: str, run_id: str, chunks: int) -> list[Path]:
-    """Delete this run's Parquet parts beyond its chunk count (left by an earlier, larger plan)."""
+    """Delete this run's Parquet parts beyond its chunk count (left by an earlier, larger plan),
+    and its hidden temporary files older than ``ORPHAN_TMP_AGE_S`` (left by a writer killed
+    mid-write; readers skip hidden files, and a younger one may belong to a live writer)."""
     directory = partition_dir(out_dir, partition_date)
     key = run_key(run_id)
     stale = []
@@ -331,6 +350,14 @@ def remove_stale_parts(out_dir: str | Path, partition_date: str, run_id: str, ch
         if match and match["key"] == key and int(match["index"]) >= chunks:
             path.unlink()
             stale.append(path)
+    cutoff = time.time() - ORPHAN_TMP_AGE_S
+    for path in sorted(directory.glob(f".part-{key}-*.tmp")) if directory.is_dir() else []:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                stale.append(path)
+        except FileNotFoundError:  # its writer finished or another cleaner got there first
+            pass
     return stale
 
 
@@ -343,17 +370,19 @@ def finish_run(
     (rows_read = rows_predicted + rows_rejected and none unaccounted), ``mismatch`` otherwise,
     ``failed`` when ``error`` is given. Stale Parquet parts of the run are removed on success.
     """
-    with engine.connect() as conn:
-        row = (
-            conn.execute(sa.text("SELECT * FROM prediction_runs WHERE run_id = :run_id"), {"run_id": run_id})
-            .mappings()
-            .first()
-        )
-    if row is None:
+
+    def _read() -> tuple[dict[str, Any] | None, dict[str, int] | None]:
+        with engine.connect() as conn:
+            row = (
+                conn.execute(sa.text("SELECT * FROM prediction_runs WHERE run_id = :run_id"), {"run_id": run_id})
+                .mappings()
+                .first()
+            )
+            return (dict(row), _reconcile(conn, dict(row))) if row is not None else (None, None)
+
+    run, counts = with_db_retry(engine, "finish run: reconcile", _read)
+    if run is None:
         raise ValueError(f"no prediction run {run_id!r}: call start_run() first.")
-    run = dict(row)
-    with engine.connect() as conn:
-        counts = _reconcile(conn, run)
     balanced = counts["rows_read"] == counts["rows_predicted"] + counts["rows_rejected"] and not counts["unaccounted"]
     if error:
         status, detail = "failed", error[:2000]
@@ -370,22 +399,26 @@ def finish_run(
         )
     finished = utc_now()
     duration = round((finished - to_utc(run["started_at"])).total_seconds(), 3)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE prediction_runs SET rows_read = :rows_read, rows_predicted = :rows_predicted, "
-                "rows_rejected = :rows_rejected, status = :status, detail = :detail, finished_at = :finished_at, "
-                "duration_s = :duration_s WHERE run_id = :run_id"
-            ),
-            {
-                **counts,
-                "status": status,
-                "detail": detail,
-                "finished_at": format_ts(finished),
-                "duration_s": duration,
-                "run_id": run_id,
-            },
-        )
+
+    def _update() -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE prediction_runs SET rows_read = :rows_read, rows_predicted = :rows_predicted, "
+                    "rows_rejected = :rows_rejected, status = :status, detail = :detail, "
+                    "finished_at = :finished_at, duration_s = :duration_s WHERE run_id = :run_id"
+                ),
+                {
+                    **counts,
+                    "status": status,
+                    "detail": detail,
+                    "finished_at": format_ts(finished),
+                    "duration_s": duration,
+                    "run_id": run_id,
+                },
+            )
+
+    with_db_retry(engine, "finish run: record", _update)
     if status == "mismatch":
         log.error("run %s does not reconcile: %s", run_id, detail)
     return {
@@ -434,7 +467,11 @@ def classify_interval(
             )
             skipped += bool(result["skipped"])
     except Exception as exc:
-        finish_run(engine, run_id, out_dir=out_dir, error=f"{type(exc).__name__}: {exc}")
+        try:
+            finish_run(engine, run_id, out_dir=out_dir, error=f"{type(exc).__name__}: {exc}")
+        except Exception as record_error:  # noqa: BLE001 - the database may be the thing that failed
+            # the row stays 'running': never 'success'; the next run of the interval replaces it
+            log.error("run %s failed and could not be marked failed either: %s", run_id, record_error)
         raise
     run = finish_run(engine, run_id, out_dir=out_dir)
     return RunSummary(

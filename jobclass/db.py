@@ -13,7 +13,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from jobclass.paths import default_database_url, project_root
 
@@ -22,6 +30,14 @@ log = logging.getLogger(__name__)
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SCHEMA_LOCK_KEY = 4_242_001  # PostgreSQL advisory lock id held while the schema is created
+WRITE_LOCK_KEY = 4_242_002  # PostgreSQL advisory lock id held by each predictions/rejects write
+
+# Retries of one database step of a run (read a chunk, write a chunk, record the run) when the
+# connection drops or the database is briefly unreachable or locked: exponential backoff
+# DB_RETRY_MULTIPLIER * 2**n seconds, at most DB_RETRY_MAX_WAIT_S, DB_RETRY_ATTEMPTS tries in all.
+DB_RETRY_ATTEMPTS = 4
+DB_RETRY_MULTIPLIER = 0.5
+DB_RETRY_MAX_WAIT_S = 8.0
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -84,7 +100,10 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # connecting fails next, with what to check (wait_for_database)
+                log.warning("cannot create the directory of %s: %s", masked_url(parsed), exc)
         engine = sa.create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     elif parsed.get_backend_name() == "postgresql":
@@ -114,7 +133,7 @@ def wait_for_database(engine: Engine, attempts: int = 5, max_wait_s: float = 10.
         _ping()
     except RetryError as exc:
         cause = exc.last_attempt.exception()
-        reason = str(getattr(cause, "orig", cause)).strip().splitlines()[0] if cause else "unknown error"
+        reason = _reason(cause)
         hint = (
             "Check that the database file's directory exists and is writable, and that no other process "
             "holds a lock on it."
@@ -125,6 +144,57 @@ def wait_for_database(engine: Engine, attempts: int = 5, max_wait_s: float = 10.
         raise DatabaseUnavailable(
             f"cannot connect to {masked_url(engine)} after {attempts} attempts: {reason}. {hint}"
         ) from cause
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying: the connection dropped, the server is unreachable or
+    restarting, or SQLite is locked. Constraint or syntax errors are not."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError)
+
+
+def with_db_retry(engine: Engine, what: str, fn, /, *args, **kwargs):
+    """``fn(*args, **kwargs)``, retried with exponential backoff on transient database errors.
+
+    For steps that are safe to repeat (reads, and writes that replace in one transaction). When
+    the retries run out, :class:`DatabaseUnavailable` says what failed and what to check; its
+    cause is the last error. The URL in messages has its password masked.
+    """
+    attempts = DB_RETRY_ATTEMPTS
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=DB_RETRY_MULTIPLIER, max=DB_RETRY_MAX_WAIT_S),
+        retry=retry_if_exception(is_transient),
+        before_sleep=lambda state: log.warning(
+            "%s: database %s failed (attempt %d of %d: %s), retrying in %.1fs",
+            what,
+            masked_url(engine),
+            state.attempt_number,
+            attempts,
+            _reason(state.outcome.exception()),
+            state.next_action.sleep if state.next_action else 0.0,
+        ),
+        reraise=True,
+    )
+    try:
+        return retrying(fn, *args, **kwargs)
+    except sa.exc.SQLAlchemyError as exc:
+        if not is_transient(exc):
+            raise
+        raise DatabaseUnavailable(
+            f"{what}: database {masked_url(engine)} failed {attempts} times: {_reason(exc)}. "
+            "Check that the database is up and reachable, then re-run: finished chunks are skipped, "
+            "the rest are redone."
+        ) from exc
+
+
+def _reason(exc: BaseException | None) -> str:
+    """The first line of the driver's message (SQLAlchemy's adds the statement and parameters)."""
+    if exc is None:
+        return "unknown error"
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- schema -----------------------------------------------------------------------------------

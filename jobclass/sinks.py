@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from jobclass.db import format_ts, to_utc
+from jobclass.db import WRITE_LOCK_KEY, format_ts, to_utc
 from jobclass.model import PREDICTION_COLUMNS
 from jobclass.validation import REJECT_COLUMNS
 
@@ -163,6 +163,18 @@ _DELETE_REJECTS = sa.text("DELETE FROM rejected_postings WHERE run_id = :run_id 
 )
 
 
+def lock_prediction_writes(conn: Connection) -> None:
+    """Serialise prediction/reject writes on PostgreSQL (a transaction-scoped advisory lock).
+
+    Two transactions replacing the same postings (two overlapping runs, or a task and its retry)
+    would otherwise both delete nothing, both insert, and the second would fail on the primary
+    key. Taken first in the transaction, so no lock-order deadlock. SQLite serialises writers
+    by itself (the DELETE takes the write lock; others wait out the busy timeout).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+
+
 def replace_predictions(
     conn: Connection, predictions: pd.DataFrame, run_id: str, model_version: str, posting_ids: Sequence[str]
 ) -> int:
@@ -201,6 +213,7 @@ def write_predictions_sql(
         raise ValueError(f"one model version per write, got {versions}.")
     model_version = versions[0] if versions else ""
     with engine.begin() as conn:
+        lock_prediction_writes(conn)
         return replace_predictions(conn, frame, run_id, model_version, posting_ids or [])
 
 
@@ -209,6 +222,7 @@ def write_rejects_sql(
 ) -> int:
     """Replace this run's reject rows for the frame's postings (and ``posting_ids``), in one transaction."""
     with engine.begin() as conn:
+        lock_prediction_writes(conn)
         return replace_rejects(conn, frame, run_id, posting_ids or [])
 
 
@@ -224,6 +238,7 @@ def write_chunk_sql(
     """A chunk's predictions and rejects, replaced together in ONE transaction: a posting read
     in the chunk ends up either predicted or rejected, never both, never neither."""
     with engine.begin() as conn:
+        lock_prediction_writes(conn)
         written = replace_predictions(conn, predictions, run_id, model_version, posting_ids)
         rejected = replace_rejects(conn, rejects, run_id, posting_ids)
     return written, rejected

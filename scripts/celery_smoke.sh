@@ -37,6 +37,7 @@ META_DB="airflow_smoke_$SUFFIX"
 JC_DB="jobclass_smoke_$SUFFIX"
 PG_BASE="${PG_ADMIN_URL%/*}"
 PIDS=()
+NAMES=()
 T0=$(date +%s)
 
 log() { printf '[smoke %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
@@ -58,7 +59,7 @@ redis_flush() {  # only our dedicated db number
 }
 
 cleanup() {
-  local rc=$?
+  local rc=${1:-$?}
   trap - EXIT INT TERM
   log "stopping ${#PIDS[@]} processes"
   for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
@@ -85,12 +86,23 @@ cleanup() {
   log "done (exit $rc)"
   exit "$rc"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup 130' INT
+trap 'cleanup 143' TERM
+
+check_alive() {  # fail fast when a started process died
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      log "${NAMES[$i]} (pid ${PIDS[$i]}) exited early"; exit 1
+    fi
+  done
+}
 
 start() {  # start NAME CMD...: in its own process group, output to $LOGS/NAME.log
   local name=$1; shift
   setsid "$@" >"$LOGS/$name.log" 2>&1 &
   PIDS+=("$!")
+  NAMES+=("$name")
   log "started $name (pid $!): $*"
 }
 
@@ -98,6 +110,7 @@ API_PORT="$(free_port)"
 export AIRFLOW_HOME="$WORK/airflow"
 export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$PG_BASE/$META_DB"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC="$PG_BASE/$META_DB"   # psycopg 3 is async too (no asyncpg needed)
 export AIRFLOW__CELERY__BROKER_URL="$REDIS_URL"
 export AIRFLOW__CELERY__RESULT_BACKEND="db+$PG_BASE/$META_DB"
 export AIRFLOW__CELERY__WORKER_CONCURRENCY=2
@@ -112,7 +125,7 @@ export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT="$API_PORT"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$API_PORT"
 export AIRFLOW__API__WORKERS=1
-export AIRFLOW__API_AUTH__JWT_SECRET="smoke-$(openssl rand -hex 16 2>/dev/null || echo "$SUFFIX-jwt-secret")"
+export AIRFLOW__API_AUTH__JWT_SECRET="$("$PY" -c 'import secrets; print(secrets.token_hex(48))')"
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$(free_port)"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$WORK/passwords.json"
@@ -163,6 +176,7 @@ start celery-worker airflow celery worker --concurrency 2 --queues default
 log "waiting for the API server"
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$API_PORT/api/v2/monitor/health" >/dev/null 2>&1 && break
+  check_alive
   sleep 2
 done
 curl -fsS "http://127.0.0.1:$API_PORT/api/v2/monitor/health" >/dev/null
@@ -174,6 +188,7 @@ api() { curl -fsS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: applicatio
 log "waiting for the dag-processor to parse $DAG_ID"
 for _ in $(seq 1 120); do
   api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID" >/dev/null 2>&1 && break
+  check_alive
   sleep 2
 done
 api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID" >/dev/null
@@ -192,31 +207,50 @@ while :; do
   STATE="$(api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["state"])')"
   case "$STATE" in success|failed) break ;; esac
   if (( $(date +%s) - T_RUN > SMOKE_TIMEOUT_S )); then log "timed out in state $STATE"; exit 1; fi
+  check_alive
   sleep 5
 done
 RUN_S=$(( $(date +%s) - T_RUN ))
 log "run $RUN_ID finished: $STATE in ${RUN_S}s"
 
-echo "---- task instances (from the API: executor, worker host, duration)"
-api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID/taskInstances?limit=100" | "$PY" -c '
+echo "---- task instances (from the API; executor: $AIRFLOW__CORE__EXECUTOR)"
+api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID/taskInstances?limit=100" >"$WORK/tis.json"
+"$PY" - "$WORK/tis.json" <<'EOF'
 import json, sys
-tis = json.load(sys.stdin)["task_instances"]
-for ti in sorted(tis, key=lambda t: (t["start_date"] or "", t["task_id"], t["map_index"])):
-    print(f"{ti[\"task_id\"]:<16} map={ti[\"map_index\"]:>3} {ti[\"state\"]:<8} executor={ti.get(\"executor\") or \"default\"} "
-          f"queue={ti.get(\"queue\")} host={ti.get(\"hostname\")} pid={ti.get(\"pid\")} {ti.get(\"duration\") or 0:.1f}s")
-'
+tis = json.load(open(sys.argv[1]))["task_instances"]
+for ti in sorted(tis, key=lambda t: (t.get("start_date") or "", t["task_id"], t["map_index"])):
+    print(
+        f"{ti['task_id']:<16} map={ti['map_index']:>3} {ti['state'] or '-':<8} queue={ti.get('queue')} "
+        f"host={ti.get('hostname')} pid={ti.get('pid')} {ti.get('duration') or 0:.1f}s"
+    )
+EOF
 [ "$STATE" = success ] || exit 1
 
 echo "---- Celery worker log: the workloads it received and ran"
-grep -E "Received task|execute_workload|succeeded in" "$LOGS/celery-worker.log" | grep -v "^\s*$" | head -40 || true
-RECEIVED="$(grep -c "Received task" "$LOGS/celery-worker.log" || true)"
-SUCCEEDED="$(grep -c "succeeded in" "$LOGS/celery-worker.log" || true)"
-TASKS="$(api "http://127.0.0.1:$API_PORT/api/v2/dags/$DAG_ID/dagRuns/$RUN_ID/taskInstances?limit=100" | "$PY" -c '
-import json, sys; print(sum(t["state"] == "success" for t in json.load(sys.stdin)["task_instances"]))')"
-log "Celery worker received $RECEIVED workloads, $SUCCEEDED succeeded; $TASKS task instances succeeded"
-if [ "$RECEIVED" -lt "$TASKS" ] || [ "$SUCCEEDED" -lt "$TASKS" ]; then
-  log "the Celery worker did not run every task"; exit 1
-fi
+"$PY" - "$LOGS/celery-worker.log" "$WORK/tis.json" <<'EOF'
+import json, re, sys, time
+tis = json.load(open(sys.argv[2]))["task_instances"]
+expected = {(t["task_id"], str(t["map_index"]) if t["map_index"] >= 0 else "") for t in tis if t["state"] == "success"}
+for _ in range(30):  # Celery acknowledges a workload a moment after Airflow records the task's state
+    log = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+    if log.count(" succeeded in ") >= len(expected):
+        break
+    time.sleep(1)
+ran = re.findall(r"\[([0-9a-f-]{36})\] Executing workload in Celery: .*?task_id=([^/']+)(?:/map_index=(\d+))?/attempt=(\d+)", log)
+done = set(re.findall(r"Task \S+\[([0-9a-f-]{36})\] succeeded in ([0-9.]+)s", log))
+seconds = dict(done)
+for celery_id, task_id, map_index, attempt in ran:
+    status = f"succeeded in {float(seconds[celery_id]):.1f}s" if celery_id in seconds else "NOT finished"
+    print(f"  celery task {celery_id[:8]}  {task_id}{f'[{map_index}]' if map_index else ''} attempt {attempt}: {status}")
+by_worker = {(task_id, map_index) for celery_id, task_id, map_index, _ in ran if celery_id in seconds}
+missing = expected - by_worker
+print(f"{len(expected)} successful task instances; {len(by_worker & expected)} of them run by the Celery worker")
+sys.exit(1 if missing or not expected else 0)
+EOF
+
+echo "---- scheduler log: task instances finished by the CeleryExecutor"
+grep -o "TaskInstance Finished: .*task_id=[a-z_]*.*map_index=-\?[0-9]*.*state=[a-z]*.*executor=CeleryExecutor" "$LOGS/scheduler.log" \
+  | sed -E 's/.*task_id=([a-z_]+), run_id=[^,]*, map_index=(-?[0-9]+).*state=([a-z]+), executor=(CeleryExecutor).*/  \1[\2] \3 via \4/' || true
 
 echo "---- jobclass database"
 "$PY" - "$JC_URL" <<'EOF'

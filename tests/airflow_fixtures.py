@@ -34,7 +34,7 @@ if not os.environ.get("_JOBCLASS_AIRFLOW_TEST_HOME"):
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_home}/airflow.db",
-            "AIRFLOW__API_AUTH__JWT_SECRET": "jobclass-tests-jwt-secret-0123456789abcdef",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "jobclass-tests-jwt-secret-" + "0123456789abcdef" * 4,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",

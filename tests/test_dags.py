@@ -43,7 +43,7 @@ def test_dagbag_imports_without_errors(dagbag):  # noqa: F811
         assert dag.catchup is False
         assert dag.on_failure_callback is not None
         for task in dag.tasks:
-            assert task.retries >= 2 or task.task_id in {"promote", "record_failure"}, task.task_id
+            assert task.retries >= 2, task.task_id
             assert task.execution_timeout is not None, task.task_id
             assert task.on_failure_callback, task.task_id
             assert task.retry_delay and task.retry_exponential_backoff
@@ -418,3 +418,72 @@ def test_nightly_refuses_invalid_params(nightly):
     for conf in ({"top_k": 0}, {"top_k": 21}, {"chunk_size": -5}):
         with pytest.raises(ValueError, match="Invalid input for param"):
             nightly.test(logical_date=LOGICAL_DATE, run_conf=conf)
+
+
+# =========================================================================== the gate, as a pure function
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "params", "promote", "words"),
+    [
+        ({"challenger": {"acc@1": 0.5}, "champion_version": None}, {}, True, "no champion yet"),
+        (
+            {"challenger": {"acc@1": 0.5}, "champion_version": "v0", "champion": None, "champion_error": "BundleError"},
+            {},
+            True,
+            "could not be evaluated",
+        ),
+        (
+            {"challenger": {"acc@1": 0.52}, "champion_version": "v0", "champion": {"acc@1": 0.50}},
+            {"min_improvement": 0.01},
+            True,
+            "beats",
+        ),
+        (
+            {"challenger": {"acc@1": 0.505}, "champion_version": "v0", "champion": {"acc@1": 0.50}},
+            {"min_improvement": 0.01},
+            False,
+            "does not beat",
+        ),
+        (
+            {"challenger": {"acc@1": 0.50}, "champion_version": "v0", "champion": {"acc@1": 0.50}},
+            {"min_improvement": 0.0},
+            False,
+            "does not beat",
+        ),
+        (
+            {
+                "challenger": {"acc@1": 0.4, "mrr@10": 0.7},
+                "champion_version": "v0",
+                "champion": {"acc@1": 0.5, "mrr@10": 0.6},
+            },
+            {"gate_metric": "mrr@10", "min_improvement": 0.05},
+            True,
+            "mrr@10",
+        ),
+        (
+            {"challenger": {"acc@1": 0.4}, "champion_version": "v0", "champion": {"acc@1": 0.5}},
+            {"force_promote": True},
+            True,
+            "force_promote",
+        ),
+        (
+            {"challenger": {"acc@1": 0.9}, "champion_version": "v0", "champion": {"acc@1": 0.5}},
+            {"dry_run": True},
+            False,
+            "dry run, would promote",
+        ),
+        (
+            {"challenger": {"acc@1": 0.4}, "champion_version": "v0", "champion": {"acc@1": 0.5}},
+            {"dry_run": True, "force_promote": True},
+            False,
+            "dry run",
+        ),
+    ],
+)
+def test_gate_decision(airflow_db, evaluation, params, promote, words):  # noqa: F811
+    from jobclass_tasks import decide
+
+    decision = decide(evaluation, {"gate_metric": "acc@1", "min_improvement": 0.005, **params})
+    assert decision["promote"] is promote
+    assert words in decision["reason"]

@@ -33,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _database_option(load)
     load.set_defaults(handler=cmd_load_postings)
 
+    query = db_sub.add_parser("query", help="run a SQL file (e.g. sql/queries/*.sql) and print its rows", formatter_class=RichHelpFormatter)
+    query.add_argument("file", type=Path)
+    query.add_argument("--limit", type=int, default=20, help="rows to print")
+    _database_option(query)
+    query.set_defaults(handler=cmd_query)
+
     classify = sub.add_parser(
         "classify",
         help="classify the postings ingested in [start, end) with the champion model",
@@ -90,6 +96,25 @@ def cmd_load_postings(args: argparse.Namespace) -> int:
         ("records without id (skipped)", stats.without_id),
     ):
         table.add_row(label, f"{value:,}")
+    console.print(table)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    engine = _ready_engine(args.database_url)
+    sql = args.file.read_text(encoding="utf-8")
+    comment = next((line[2:].strip() for line in sql.splitlines() if line.startswith("--")), args.file.name)
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(sql))
+        columns = list(result.keys())
+        rows = result.fetchmany(args.limit)
+    table = Table(title=f"{args.file.name}: {comment}")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
     return 0
 
