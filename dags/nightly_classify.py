@@ -63,7 +63,7 @@ def jobclass_nightly_classify():
         """The champion's version and bundle path, resolved once for the whole run."""
         from airflow.sdk.exceptions import AirflowFailException
         from jobclass_common import engine
-        from jobclass_tasks import NoChampionError, resolve_champion
+        from jobclass.orchestration import NoChampionError, resolve_champion
 
         try:
             return resolve_champion(engine(), bootstrap=bool(params["bootstrap_if_no_champion"]))
@@ -73,21 +73,21 @@ def jobclass_nightly_classify():
     @task(multiple_outputs=False)
     def plan_chunks(model: dict, params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
         from jobclass_common import engine
-        from jobclass_tasks import plan
+        from jobclass.orchestration import plan
 
         return plan(engine(), model, data_interval_start, data_interval_end, chunk_size=int(params["chunk_size"]))
 
     @task(execution_timeout=timedelta(hours=1), max_active_tis_per_dagrun=2, multiple_outputs=False)
     def classify_chunk(chunk: dict, model: dict, params=None, data_interval_start=None, data_interval_end=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import classify
+        from jobclass.orchestration import classify
 
         return classify(engine(), model, chunk, data_interval_start, data_interval_end, top_k=int(params["top_k"]))
 
     @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed", multiple_outputs=False)
     def finish_run(model: dict, results, outlet_events=None, data_interval_start=None, data_interval_end=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import finish
+        from jobclass.orchestration import finish
 
         summary = finish(engine(), model, data_interval_start, data_interval_end, [r for r in results if r])
         outlet_events[PREDICTIONS_ASSET].extra = summary
@@ -97,7 +97,7 @@ def jobclass_nightly_classify():
     def record_failure(model: dict, data_interval_start=None, data_interval_end=None) -> None:
         """Runs only when a chunk failed for good: the run is marked failed in prediction_runs."""
         from jobclass_common import engine
-        from jobclass_tasks import record_failure
+        from jobclass.orchestration import record_failure
 
         record_failure(engine(), model, data_interval_start, data_interval_end, "a classify_chunk task failed")
 

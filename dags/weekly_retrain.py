@@ -122,39 +122,39 @@ def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def build_training_set(run_id=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import build_training_set, retrain_workdir
+        from jobclass.orchestration import build_training_set, retrain_workdir
 
         return build_training_set(engine(), retrain_workdir(run_id))
 
     @task(execution_timeout=timedelta(hours=8), multiple_outputs=False)
     def finetune_embeddings(training_set: dict, params=None, run_id=None) -> dict:
-        from jobclass_tasks import finetune_embeddings, params_dict, retrain_workdir
+        from jobclass.orchestration import finetune_embeddings, params_dict, retrain_workdir
 
         return finetune_embeddings(params_dict(params), training_set, retrain_workdir(run_id))
 
     @task(execution_timeout=timedelta(hours=3), multiple_outputs=False)
     def train_head(training_set: dict, finetuned: dict, params=None) -> dict:
-        from jobclass_tasks import params_dict, train_head
+        from jobclass.orchestration import params_dict, train_head
 
         return train_head(params_dict(params), training_set, finetuned)
 
     @task(multiple_outputs=False)
     def register_challenger(challenger: dict, params=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import params_dict, register_challenger
+        from jobclass.orchestration import params_dict, register_challenger
 
         return register_challenger(engine(), challenger, params_dict(params))
 
     @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
     def evaluate(challenger: dict, training_set: dict, params=None, run_id=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import evaluate_models, params_dict, retrain_workdir
+        from jobclass.orchestration import evaluate_models, params_dict, retrain_workdir
 
         return evaluate_models(engine(), challenger, training_set, params_dict(params), retrain_workdir(run_id))
 
     @task.branch
     def gate(evaluation: dict, params=None) -> str:
-        from jobclass_tasks import decide, params_dict
+        from jobclass.orchestration import decide, params_dict
 
         decision = decide(evaluation, params_dict(params))
         return "promote" if decision["promote"] else "keep_champion"
@@ -163,7 +163,7 @@ def jobclass_weekly_retrain():
     def promote(challenger: dict, evaluation: dict, params=None, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
         from jobclass_common import engine
-        from jobclass_tasks import StaleComparisonError, decide, params_dict, promote_challenger
+        from jobclass.orchestration import StaleComparisonError, decide, params_dict, promote_challenger
 
         try:
             result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
@@ -175,14 +175,14 @@ def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def keep_champion(challenger: dict, evaluation: dict, params=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import decide, keep_champion, params_dict
+        from jobclass.orchestration import decide, keep_champion, params_dict
 
         return keep_champion(engine(), challenger, decide(evaluation, params_dict(params)), params_dict(params))
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def record_and_report(challenger: dict, evaluation: dict, training_set: dict, params=None) -> dict:
         from jobclass_common import engine
-        from jobclass_tasks import decide, params_dict, record_and_report
+        from jobclass.orchestration import decide, params_dict, record_and_report
 
         p = params_dict(params)
         return record_and_report(engine(), challenger, evaluation, decide(evaluation, p), p, training_set)

@@ -46,7 +46,8 @@ def finetune_encoder(
     columns = [c for c in ("anchor", "positive", "negative") if c in train_pairs and train_pairs[c].ne("").all()]
     train = Dataset.from_pandas(train_pairs[columns].reset_index(drop=True), preserve_index=False)
     evaluation = None
-    if validation_pairs is not None and len(validation_pairs):
+    # Full validation batches only (the loader drops the last, partial one).
+    if validation_pairs is not None and len(validation_pairs) >= settings.batch_size:
         evaluation = Dataset.from_pandas(validation_pairs[columns].reset_index(drop=True), preserve_index=False)
 
     previous_length = model.max_seq_length

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,9 @@ from jobclass.hashing import bucket, frame_hash
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
 from jobclass.model import JobClassifier, ModelSettings
 from jobclass.taxonomy import Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +110,55 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def training_corpus(config: TrainConfig, taxonomy: Taxonomy, labelled: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The leakage-free corpus that ``config`` trains on."""
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled)
+    return _cap_per_code(corpus, config.max_per_code) if config.max_per_code else corpus
+
+
+def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
+    """The base encoder, fine-tuned with MNRL on (title, occupation title, sibling title) triples."""
+    encoder = load_encoder(device=config.device)
+    if not config.finetune:
+        return encoder, {}
+    anchors = corpus[corpus["source"].isin(config.finetune_sources)]
+    pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
+    val_pairs = contrastive_pairs(anchors, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
+    settings = FinetuneSettings(
+        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
+        seed=config.seed, show_progress=config.show_progress,
+    )
+    metrics = finetune_encoder(encoder, pairs, settings, validation_pairs=val_pairs if len(val_pairs) >= config.batch_size else None)
+    return encoder, metrics
+
+
+def finetune_stage(
+    config: TrainConfig, out_dir: str | Path, taxonomy: Taxonomy | None = None, labelled: pd.DataFrame | None = None
+) -> tuple[Path, dict[str, float]]:
+    """Fine-tune and save the encoder to ``out_dir``: the first half of a two-step retrain."""
+    taxonomy = taxonomy or load_taxonomy()
+    encoder, metrics = finetune(config, training_corpus(config, taxonomy, labelled), taxonomy)
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    encoder.save(str(out_dir))
+    (out_dir / "finetune_metrics.json").write_text(json.dumps(metrics))
+    log.info("Encoder saved to %s (fine-tuning %s on %s)", out_dir, metrics, encoder.device)
+    return out_dir, metrics
+
+
 def train_model(
     config: TrainConfig = TrainConfig(),
     taxonomy: Taxonomy | None = None,
     labelled: pd.DataFrame | None = None,
+    encoder_path: str | Path | None = None,
 ) -> JobClassifier:
-    """Train a complete classifier. Steps are logged with their timings."""
+    """Train a complete classifier. Steps are logged with their timings.
+
+    With ``encoder_path`` (from :func:`finetune_stage`) the heads train on that encoder and no
+    fine-tuning runs here.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -119,9 +168,7 @@ def train_model(
 
     t0 = time.perf_counter()
     taxonomy = taxonomy or load_taxonomy()
-    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled)
-    if config.max_per_code:
-        corpus = _cap_per_code(corpus, config.max_per_code)
+    corpus = training_corpus(config, taxonomy, labelled)
     corpus_hash = frame_hash(corpus, ["text", "code", "split"])
     train = corpus[corpus["split"] == "train"].reset_index(drop=True)
     validation = corpus[corpus["split"] == "validation"].reset_index(drop=True)
@@ -129,22 +176,12 @@ def train_model(
     step("corpus", t0)
 
     t0 = time.perf_counter()
-    encoder = load_encoder(device=config.device)
-    finetune_metrics: dict[str, float] = {}
-    if config.finetune:
-        anchors = corpus[corpus["source"].isin(config.finetune_sources)]
-        pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
-        val_pairs = contrastive_pairs(anchors, taxonomy, 2000, split="validation")
-        finetune_metrics = finetune_encoder(
-            encoder,
-            pairs,
-            FinetuneSettings(
-                epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
-                seed=config.seed, show_progress=config.show_progress,
-            ),
-            validation_pairs=val_pairs,
-        )
+    if encoder_path is not None:
+        encoder = load_encoder(encoder_path, device=config.device)
+        metrics_file = Path(encoder_path) / "finetune_metrics.json"
+        finetune_metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    else:
+        encoder, finetune_metrics = finetune(config, corpus, taxonomy)
         step("finetune", t0)
 
     t0 = time.perf_counter()

@@ -31,12 +31,14 @@ registry (one small query) and reloads when the champion's version changes.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -309,6 +311,37 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- validation errors
+
+MAX_REPORTED_ERRORS = 20
+MAX_ECHOED_CHARS = 100
+
+
+def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error, safe to serialise: the input is echoed only when small and finite."""
+    out: dict[str, Any] = {
+        "type": str(error.get("type", "")),
+        "loc": [str(part) for part in error.get("loc", ())],
+        "msg": str(error.get("msg", "")),
+    }
+    value = error.get("input")
+    if isinstance(value, bool | int) and abs(value) < 10**18 or isinstance(value, float) and math.isfinite(value):
+        out["input"] = value
+    elif isinstance(value, str) and len(value) <= MAX_ECHOED_CHARS:
+        out["input"] = value
+    return out
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with the errors, never a 500: FastAPI's default echoes every input back, and a NaN or
+    an infinite number in the request then makes the error response itself unserialisable."""
+    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else []
+    detail = [_clean_error(e) for e in errors[:MAX_REPORTED_ERRORS]]
+    if len(errors) > MAX_REPORTED_ERRORS:
+        detail.append({"type": "too_many_errors", "loc": [], "msg": f"{len(errors) - MAX_REPORTED_ERRORS} more errors"})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -342,6 +375,7 @@ def create_app(
         dependencies=dependencies,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.state.champion_cache = cache
 
     def get_engine():

@@ -482,7 +482,7 @@ def test_nightly_refuses_invalid_params(nightly):
     ],
 )
 def test_gate_decision(airflow_db, evaluation, params, promote, words):  # noqa: F811
-    from jobclass_tasks import decide
+    from jobclass.orchestration import decide
 
     decision = decide(evaluation, {"gate_metric": "acc@1", "min_improvement": 0.005, **params})
     assert decision["promote"] is promote

@@ -489,7 +489,7 @@ CORRUPTIONS = {
 def test_corrupt_bundles_are_refused_and_the_champion_is_kept(engine, tiny_bundle_path, tmp_path):
     from jobclass import registry
     from jobclass.bundle import BundleError, load_bundle
-    from jobclass_tasks import resolve_champion
+    from jobclass.orchestration import resolve_champion
 
     registry.register_model(engine, "good", tiny_bundle_path, {}, None, status="champion")
     for name, (corrupt, words) in CORRUPTIONS.items():
@@ -535,7 +535,7 @@ def test_corrupt_bundles_are_refused_and_the_champion_is_kept(engine, tiny_bundl
 def test_a_promotion_mid_run_does_not_change_the_runs_model_version(engine, tiny_classifier, tiny_bundle_path,
                                                                     tmp_path):
     from jobclass import registry
-    from jobclass_tasks import classify, finish, plan, resolve_champion
+    from jobclass.orchestration import classify, finish, plan, resolve_champion
 
     v2_path = tmp_path / "v2"
     shutil.copytree(tiny_bundle_path, v2_path)

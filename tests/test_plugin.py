@@ -303,3 +303,27 @@ def test_connection_url_conversion_matches_the_dags():
         assert plugin_convert(conn) == want
     with pytest.raises(ValueError, match="supports postgres and sqlite"):
         dag_convert(Connection(conn_id="jobclass_db", conn_type="mysql", host="h"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"title": "Nurse", "top_k": NaN}',
+        b'{"title": "Nurse", "top_k": 1e999}',
+        b'{"title": "Nurse", "top_k": -Infinity}',
+    ],
+    ids=["nan", "infinite", "minus-infinite"],
+)
+def test_non_finite_numbers_are_a_422(client, content):
+    response = client.post("/predict", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "top_k"]
+
+
+def test_validation_errors_are_capped_and_do_not_echo_big_inputs(client):
+    many = {f"k{i}": i for i in range(500)}
+    response = client.post("/predict", json={"title": "Nurse", **many})
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and len(detail) == 21 and detail[-1]["type"] == "too_many_errors"
+    response = client.post("/predict", json={"title": "t" * 5000})
+    assert response.status_code == 422 and "t" * 200 not in response.text

@@ -278,8 +278,10 @@ def _labelled(path: str):
 
 def finetune_embeddings(params: dict[str, Any], training_set: dict, workdir: Path) -> dict:
     """Step 2: contrastive fine-tuning of the encoder; saves it under the run's workdir."""
+    from jobclass.training import finetune_stage
+
     config = train_config(params)
-    encoder_path, metrics = _finetune_stage(config, _labelled(training_set["labels_train"]), workdir / "encoder")
+    encoder_path, metrics = finetune_stage(config, workdir / "encoder", labelled=_labelled(training_set["labels_train"]))
     return {"encoder_path": str(encoder_path), "finetune": metrics}
 
 
@@ -288,84 +290,13 @@ def train_head(params: dict[str, Any], training_set: dict, finetuned: dict) -> d
     from jobclass.bundle import save_bundle
     from jobclass.paths import models_dir
 
+    from jobclass.training import train_model
+
     config = train_config(params)
-    classifier = _train_on_encoder(
-        config, _labelled(training_set["labels_train"]), finetuned["encoder_path"], finetuned.get("finetune") or {}
-    )
+    classifier = train_model(config, labelled=_labelled(training_set["labels_train"]), encoder_path=finetuned["encoder_path"])
     path = save_bundle(classifier, models_dir() / classifier.version)
     log.info("Trained %s, saved to %s", classifier.version, path)
     return {"version": classifier.version, "path": str(path)}
-
-
-# -- adapters: the library trains in one call (``train_model``); the DAG runs fine-tuning and the
-# -- heads as two tasks. They use ``training.finetune_stage`` / ``train_model(encoder_path=...)``
-# -- when the library has them, else the library's own building blocks.
-
-
-def _finetune_stage(config, labelled, out_dir: Path) -> tuple[Path, dict]:
-    from jobclass import training
-
-    if hasattr(training, "finetune_stage"):
-        return training.finetune_stage(config, labelled=labelled, out_dir=out_dir)
-    from jobclass.benchmarks import excluded_titles
-    from jobclass.corpus import build_corpus, contrastive_pairs
-    from jobclass.encoder import load_encoder
-    from jobclass.finetune import FinetuneSettings, finetune_encoder
-    from jobclass.taxonomy import load_taxonomy
-
-    taxonomy = load_taxonomy()
-    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled)
-    if config.max_per_code:
-        corpus = training._cap_per_code(corpus, config.max_per_code)
-    encoder = load_encoder(device=config.device)
-    metrics: dict[str, float] = {}
-    if config.finetune:
-        pairs = contrastive_pairs(corpus, taxonomy, config.max_pairs)
-        # Validation pairs only report a loss: no more of them than training pairs (tiny runs stay
-        # tiny), and none when there are too few for one full evaluation batch.
-        val_pairs = contrastive_pairs(corpus, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
-        if len(val_pairs) < config.batch_size:
-            val_pairs = None
-        settings = FinetuneSettings(
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            max_steps=config.max_steps,
-            seed=config.seed,
-            show_progress=config.show_progress,
-        )
-        metrics = finetune_encoder(encoder, pairs, settings, validation_pairs=val_pairs)
-    else:
-        log.info("Recipe %s does not fine-tune: the heads train on the base encoder.", config.name)
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        import shutil
-
-        shutil.rmtree(out_dir)
-    encoder.save(str(out_dir))
-    log.info("Encoder saved to %s (fine-tune metrics %s, device %s)", out_dir, metrics, encoder.device)
-    return out_dir, metrics
-
-
-def _train_on_encoder(config, labelled, encoder_path: str, finetune_metrics: dict):
-    import inspect
-
-    from jobclass import training
-
-    if "encoder_path" in inspect.signature(training.train_model).parameters:
-        return training.train_model(replace(config, finetune=False), labelled=labelled, encoder_path=encoder_path)
-    from unittest import mock
-
-    from jobclass.encoder import load_encoder
-
-    def _fine_tuned(path=None, device="auto", **kwargs):
-        return load_encoder(encoder_path, device=device, **kwargs)
-
-    with mock.patch.object(training, "load_encoder", _fine_tuned):
-        classifier = training.train_model(replace(config, finetune=False), labelled=labelled)
-    classifier.metadata["finetune"] = finetune_metrics
-    classifier.metadata["train_config"]["finetune"] = config.finetune
-    return classifier
 
 
 def register_challenger(engine, challenger: dict, params: dict[str, Any]) -> dict:
