@@ -9,7 +9,7 @@ export PATH="$REPO/.venv/bin:$PATH" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKE
 export JOBCLASS_HOME="${JOBCLASS_HOME:-$REPO/data}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$JOBCLASS_HOME/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags" AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__LOAD_EXAMPLES=False COLUMNS="${COLUMNS:-160}"
 # The demo interval: the run of 2024-03-05 02:00 UTC covers [03-04 02:00, 03-05 02:00).
 LOGICAL_DATE="${LOGICAL_DATE:-2024-03-05T02:00:00+00:00}"
 INGESTED_AT="${INGESTED_AT:-2024-03-04T06:00:00Z}"
@@ -28,7 +28,7 @@ airflow dags test jobclass_nightly_classify "$LOGICAL_DATE" >"$AIRFLOW_HOME/dags
   echo "The nightly DAG failed: the full log is $AIRFLOW_HOME/dags-test.log" >&2
   exit 1
 }
-grep -E "BOOTSTRAP|Champion model for this run|run .*postings in|reconciled|state=" "$AIRFLOW_HOME/dags-test.log" | cut -c1-220 | tail -12 || true
+grep -E "BOOTSTRAP|Champion model for this run|DagRun Finished" "$AIRFLOW_HOME/dags-test.log" | sed -E "s/ +\[(info|warning) *\]/ \1:/" | cut -c1-200 || true
 echo "==> done in $(( $(date +%s) - started ))s (log: $AIRFLOW_HOME/dags-test.log)"
 
 jobclass db query sql/queries/recent_runs.sql --limit 3

@@ -143,12 +143,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for benchmark in benchmarks:
         started = time.perf_counter()
         probs = classifier_scores(classifier, benchmark, use_body=not args.title_only)
-        results.setdefault(benchmark.name, {})[classifier.version] = evaluate_probabilities(
+        results.setdefault(benchmark.name, {})["model"] = evaluate_probabilities(
             probs, benchmark, classifier.codes, classifier.settings.review_threshold
         )
         if benchmark.name == "composed-postings" and not args.title_only:
             title_only = classifier_scores(classifier, benchmark, use_body=False)
-            results[benchmark.name][f"{classifier.version} (title only)"] = evaluate_probabilities(
+            results[benchmark.name]["model, title only"] = evaluate_probabilities(
                 title_only, benchmark, classifier.codes, classifier.settings.review_threshold
             )
         log.info("%s scored in %.1fs", benchmark.name, time.perf_counter() - started)
@@ -189,14 +189,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # -- output ---------------------------------------------------------------------------------------
 def print_metrics_table(rows: dict[str, dict[str, Any]], title: str = "metrics") -> None:
-    """One row per model, one column per metric, for every benchmark in ``rows``."""
+    """One column per model, one row per metric: readable at 80 columns."""
     extra = [c for c in ("ece", "auto_accept_share", "auto_accept_precision") if any(c in m for m in rows.values())]
-    table = Table(title=title, show_lines=False)
-    table.add_column("model")
-    for column in METRIC_COLUMNS + extra:
-        table.add_column(column.replace("precision", "prec"), justify="right")
-    for name, metrics in rows.items():
-        table.add_row(name, *[f"{metrics[c]:.3f}" if c in metrics else "" for c in METRIC_COLUMNS + extra])
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in rows:
+        table.add_column(name, justify="right", overflow="fold")
+    for metric in METRIC_COLUMNS + extra:
+        table.add_row(metric, *[f"{m[metric]:.3f}" if metric in m else "" for m in rows.values()])
     console.print(table)
 
 
