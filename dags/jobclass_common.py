@@ -23,52 +23,11 @@ PREDICTIONS_ASSET = Asset(name="jobclass_predictions", uri="x-jobclass://predict
 #: Updated by the weekly retrain when a new champion is promoted.
 MODEL_ASSET = Asset(name="jobclass_champion_model", uri="x-jobclass://models/champion", group="jobclass")
 
-_SQLALCHEMY_DRIVERS = {
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "sqlite": "sqlite",
-}
-
-
 def connection_to_sqlalchemy_url(conn: Any) -> str:
-    """Turn an Airflow Connection into a SQLAlchemy 2 URL string.
+    """The ``jobclass_db`` Connection as a SQLAlchemy URL (see ``jobclass.db.url_from_connection``)."""
+    from jobclass.db import url_from_connection
 
-    Supported: ``postgres`` (psycopg 3 driver; ``extra`` keys such as ``sslmode`` become query
-    parameters) and ``sqlite`` (the file path in ``host``, or in ``schema``). An explicit
-    ``extra["sqlalchemy_url"]`` wins over the fields.
-    """
-    import sqlalchemy as sa
-
-    extra = dict(getattr(conn, "extra_dejson", None) or {})
-    if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    conn_type = (conn.conn_type or "").lower().replace("_", "-")
-    driver = _SQLALCHEMY_DRIVERS.get(conn_type)
-    if driver is None:
-        raise ValueError(
-            f"Connection {conn.conn_id!r} has type {conn.conn_type!r}; jobclass supports postgres and sqlite "
-            "(or set extra.sqlalchemy_url)."
-        )
-    if driver == "sqlite":
-        path = conn.host or conn.schema or ""
-        if not path:
-            raise ValueError(f"Connection {conn.conn_id!r} (sqlite) needs the database file path in host.")
-        return f"sqlite:///{path}"
-    query = {
-        k: str(v)
-        for k, v in extra.items()
-        if k in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
-    }
-    url = sa.engine.URL.create(
-        driver,
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=int(conn.port) if conn.port else None,
-        database=conn.schema or None,
-        query=query,
-    )
-    return url.render_as_string(hide_password=False)
+    return url_from_connection(conn)
 
 
 def safe_url(url: str) -> str:

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -226,3 +227,51 @@ def init_schema(engine: Engine) -> None:
         for statement in statements:
             conn.execute(sa.text(statement))
     log.info("schema ready in %s (%d statements)", masked_url(engine), len(statements))
+
+
+_SQLALCHEMY_DRIVERS = {
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "sqlite": "sqlite",
+}
+
+
+def url_from_connection(conn: Any) -> str:
+    """Turn an Airflow Connection (any object with its fields) into a SQLAlchemy 2 URL string.
+
+    Supported: ``postgres`` (psycopg 3 driver; ``extra`` keys such as ``sslmode`` become query
+    parameters) and ``sqlite`` (the file path in ``host``, or in ``schema``). An explicit
+    ``extra["sqlalchemy_url"]`` wins over the fields.
+    """
+    import sqlalchemy as sa
+
+    extra = dict(getattr(conn, "extra_dejson", None) or {})
+    if extra.get("sqlalchemy_url"):
+        return str(extra["sqlalchemy_url"])
+    conn_type = (conn.conn_type or "").lower().replace("_", "-")
+    driver = _SQLALCHEMY_DRIVERS.get(conn_type)
+    if driver is None:
+        raise ValueError(
+            f"Connection {conn.conn_id!r} has type {conn.conn_type!r}; jobclass supports postgres and sqlite "
+            "(or set extra.sqlalchemy_url)."
+        )
+    if driver == "sqlite":
+        path = conn.host or conn.schema or ""
+        if not path:
+            raise ValueError(f"Connection {conn.conn_id!r} (sqlite) needs the database file path in host.")
+        return f"sqlite:///{path}"
+    query = {
+        k: str(v)
+        for k, v in extra.items()
+        if k in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
+    }
+    url = sa.engine.URL.create(
+        driver,
+        username=conn.login or None,
+        password=conn.password or None,
+        host=conn.host or None,
+        port=int(conn.port) if conn.port else None,
+        database=conn.schema or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)

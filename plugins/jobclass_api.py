@@ -204,36 +204,10 @@ def airflow_database_url() -> str:
 
 
 def connection_to_sqlalchemy_url(conn: Any) -> str:
-    """Same conversion as ``dags/jobclass_common.py`` (kept in step by tests/test_plugin.py)."""
-    import sqlalchemy as sa
+    """The ``jobclass_db`` Connection as a SQLAlchemy URL (see ``jobclass.db.url_from_connection``)."""
+    from jobclass.db import url_from_connection
 
-    extra = dict(getattr(conn, "extra_dejson", None) or {})
-    if extra.get("sqlalchemy_url"):
-        return str(extra["sqlalchemy_url"])
-    conn_type = (conn.conn_type or "").lower()
-    if conn_type == "sqlite":
-        path = conn.host or conn.schema or ""
-        if not path:
-            raise ValueError(f"Connection {conn.conn_id!r} (sqlite) needs the database file path in host.")
-        return f"sqlite:///{path}"
-    if conn_type not in ("postgres", "postgresql"):
-        raise ValueError(
-            f"Connection {conn.conn_id!r} has type {conn.conn_type!r}; jobclass supports postgres and sqlite."
-        )
-    query = {
-        k: str(v)
-        for k, v in extra.items()
-        if k in {"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name", "options"}
-    }
-    return sa.engine.URL.create(
-        "postgresql+psycopg",
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=int(conn.port) if conn.port else None,
-        database=conn.schema or None,
-        query=query,
-    ).render_as_string(hide_password=False)
+    return url_from_connection(conn)
 
 
 def _default_engine_factory():
