@@ -116,6 +116,9 @@ def build_corpus(
     )
     held_out_task = frame.get("validation_task", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
     frame["split"] = np.where(held_out_title | held_out_task, "validation", "train")
+    # A text that also trains (another source or code) is no validation: keep it in train.
+    in_train = frame["text"].isin(set(frame.loc[frame["split"] == "train", "text"]))
+    frame.loc[in_train, "split"] = "train"
     return frame[CORPUS_COLUMNS].reset_index(drop=True)
 
 

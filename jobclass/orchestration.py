@@ -211,9 +211,7 @@ def train_config(params: dict[str, Any]):
     """A ``TrainConfig`` from the DAG params (the recipe, then the overrides that are set)."""
     from jobclass.training import TrainConfig, with_overrides
 
-    base = {"default": TrainConfig(), "tiny": TrainConfig.tiny(), "bootstrap": TrainConfig.bootstrap()}[
-        params.get("recipe", "default")
-    ]
+    base = TrainConfig.recipe(params.get("recipe", "default"))
     config = with_overrides(
         base,
         epochs=params.get("epochs"),

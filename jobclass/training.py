@@ -67,6 +67,14 @@ class TrainConfig:
         )
 
     @classmethod
+    def recipe(cls, name: str) -> TrainConfig:
+        """A named recipe: ``default``, ``bootstrap`` or ``tiny``."""
+        recipes = {"default": cls, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
+        if name not in recipes:
+            raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(recipes)}")
+        return recipes[name]()
+
+    @classmethod
     def bootstrap(cls) -> TrainConfig:
         """The light first model: the base encoder, untuned, with trained heads (~5 min on 2 cores)."""
         return cls(finetune=False, name="bootstrap")

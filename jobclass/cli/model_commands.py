@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from jobclass.paths import models_dir
     from jobclass.training import TrainConfig, train_model, with_overrides
 
-    base = {"default": TrainConfig(), "bootstrap": TrainConfig.bootstrap(), "tiny": TrainConfig.tiny()}[args.recipe]
+    base = TrainConfig.recipe(args.recipe)
     config = with_overrides(
         base,
         epochs=args.epochs,
