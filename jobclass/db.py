@@ -236,6 +236,14 @@ _SQLALCHEMY_DRIVERS = {
 }
 
 
+def open_database(url: str | None = None) -> Engine:
+    """An engine whose database answers (retried) and has the schema: what commands start with."""
+    engine = make_engine(url)
+    wait_for_database(engine)
+    init_schema(engine)
+    return engine
+
+
 def url_from_connection(conn: Any) -> str:
     """Turn an Airflow Connection (any object with its fields) into a SQLAlchemy 2 URL string.
 

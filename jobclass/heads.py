@@ -13,6 +13,7 @@ Every head stores plain float arrays (see :mod:`jobclass.bundle`): nothing is pi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import minimize
@@ -81,8 +82,9 @@ class SemanticIndex:
             n_labels=n_labels,
         )
 
-    @property
+    @cached_property
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each label's [start, end) rows (labels are sorted): computed once."""
         starts = np.searchsorted(self.labels, np.arange(self.n_labels), side="left")
         ends = np.searchsorted(self.labels, np.arange(self.n_labels), side="right")
         return starts, ends

@@ -63,12 +63,9 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _ready_engine(database_url: str | None):
-    from jobclass.db import init_schema, make_engine, wait_for_database
+    from jobclass.db import open_database
 
-    engine = make_engine(database_url)
-    wait_for_database(engine)
-    init_schema(engine)
-    return engine
+    return open_database(database_url)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -63,12 +63,10 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
     """An explicit bundle, else the registry's champion; the error says what to run."""
     if model is not None:
         return model
-    from jobclass.db import init_schema, make_engine
+    from jobclass.db import open_database
     from jobclass.registry import get_champion
 
-    engine = make_engine(database_url)
-    init_schema(engine)
-    champion = get_champion(engine)
+    champion = get_champion(open_database(database_url))
     if champion is None:
         raise RuntimeError("no champion model is registered: run `jobclass train` (or `jobclass train --recipe bootstrap`).")
     return Path(champion.path)
@@ -105,11 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register_and_gate(version: str, path: Path, metadata: dict[str, Any], promote: str, database_url: str | None) -> None:
-    from jobclass.db import init_schema, make_engine
+    from jobclass.db import open_database
     from jobclass.registry import get_champion, promote as promote_model, record_decision, register_model
 
-    engine = make_engine(database_url)
-    init_schema(engine)
+    engine = open_database(database_url)
     metrics = metadata["metrics"].get("reported-titles", {})
     register_model(engine, version, path, metadata["metrics"], metadata.get("benchmark_hash"))
     champion = get_champion(engine)
