@@ -98,3 +98,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on the fresh ``database_url`` with the jobclass schema."""
+    from jobclass.db import init_schema, make_engine
+
+    eng = make_engine(database_url)
+    init_schema(eng)
+    yield eng
+    eng.dispose()

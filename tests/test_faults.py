@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 import jobclass.db
 from jobclass.classify import classify_interval, finish_run, make_run_id, part_name
-from jobclass.db import DatabaseUnavailable, init_schema, make_engine, wait_for_database
+from jobclass.db import DatabaseUnavailable, make_engine, wait_for_database
 from jobclass.paths import DEMO_POSTINGS
 from jobclass.postings import load_records
 
@@ -58,14 +58,6 @@ PASSWORD = "S3cret-Pa55word"
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
-@pytest.fixture
-def engine(database_url: str):
-    eng = make_engine(database_url)
-    init_schema(eng)
-    yield eng
-    eng.dispose()
-
-
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Keep the library's backoff (and its retries) but in milliseconds, so tests stay fast."""

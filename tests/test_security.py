@@ -49,14 +49,6 @@ INJECTIONS = [
 ]
 
 
-@pytest.fixture
-def engine(database_url: str):
-    eng = make_engine(database_url)
-    init_schema(eng)
-    yield eng
-    eng.dispose()
-
-
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -34,14 +34,6 @@ NEXT_DAY = "2026-11-26"
 TABLES = ["job_postings", "predictions", "prediction_runs", "rejected_postings", "posting_labels", "model_versions"]
 
 
-@pytest.fixture
-def engine(database_url: str):
-    engine = make_engine(database_url)
-    init_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def demo_records(n: int) -> list[dict]:
     with gzip.open(DEMO_POSTINGS, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for _, line in zip(range(n), fh)]
