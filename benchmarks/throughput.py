@@ -1,15 +1,17 @@
 """Throughput of the nightly path against the encoder's own limit and a seed-style loop.
 
-    .venv/bin/python benchmarks/throughput.py [--n 5000] [--seed-n 300] [--model BUNDLE]
+    .venv/bin/python benchmarks/throughput.py [--n 5000] [--seed-n 300] [--model BUNDLE] [--backend B]
 
 Each measurement runs in its own process, so that its peak RSS is its own:
 
 - pipeline: SQLite -> validate -> clean -> embed -> heads -> Parquet + SQL (``classify_interval``);
 - encoder: the bundle's encoder alone on the same cleaned texts the pipeline encodes;
-- seed-style: one ``predict`` call per posting, model loaded once (on ``--seed-n`` postings).
+- seed-style: one ``predict`` call per posting, model loaded once (on ``--seed-n`` postings), with
+  the seed's encoder (torch fp32) and, when ``--backend`` is another, with that one too.
 
-The N postings repeat the vendored USAJOBS sample with new ids. Copies are grouped by repeat, so a
-batch holds distinct texts and the pipeline's duplicate-skipping does not flatter it.
+The N postings repeat the vendored USAJOBS sample with new ids; each copy after the first adds a
+location to its titles ("... - Denver, CO"), so that copies are new texts and the pipeline's
+duplicate-skipping (each distinct text of a chunk once) meets only the sample's own duplicates.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 INTERVAL = ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00")
+CHUNK_SIZE = 1000  # classify_interval's default
+LOCATIONS = ["Denver, CO", "Austin, TX", "Remote", "Atlanta, GA", "Seattle, WA", "Boston, MA", "Phoenix, AZ",
+             "Chicago, IL", "Omaha, NE", "Portland, OR", "Raleigh, NC", "Tampa, FL", "Detroit, MI", "Reno, NV"]
 
 
 def peak_rss_mib() -> float:
@@ -35,6 +40,7 @@ def peak_rss_mib() -> float:
 
 
 def postings(n: int) -> list[dict]:
+    """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a location."""
     from jobclass.paths import DEMO_POSTINGS
     from jobclass.postings import read_postings_file
 
@@ -42,7 +48,10 @@ def postings(n: int) -> list[dict]:
     out = []
     for i in range(n):
         record = dict(base[i % len(base)])
-        record["id"] = f"bench-{i // len(base):03d}-{record['id']}"
+        copy = i // len(base)
+        record["id"] = f"bench-{copy:03d}-{record['id']}"
+        if copy:
+            record["title"] = f"{record['title']} - {LOCATIONS[(copy - 1) % len(LOCATIONS)]}"
         out.append(record)
     return out
 
@@ -57,13 +66,24 @@ def posting_frame(n: int):
     return pd.DataFrame({"posting_id": [r["id"] for r in rows], "title": [r["title"] for r in rows], "body": [r["body"] for r in rows]})
 
 
-def child_pipeline(n: int, model: str) -> dict:
+def load_model(model: str, settings: dict):
+    """The bundle with the benchmark's settings: backend, threads, token window, body words."""
     from jobclass.bundle import load_bundle
+
+    classifier = load_bundle(model, backend=settings.get("backend"), threads=settings.get("threads"))
+    if settings.get("max_seq_length"):
+        classifier.settings.max_seq_length = classifier.encoder.max_seq_length = settings["max_seq_length"]
+    if settings.get("body_words"):
+        classifier.settings.max_body_words = settings["body_words"]
+    return classifier
+
+
+def child_pipeline(n: int, model: str, settings: dict) -> dict:
     from jobclass.classify import classify_interval
     from jobclass.db import init_schema, make_engine
     from jobclass.postings import load_records
 
-    classifier = load_bundle(model)
+    classifier = load_model(model, settings)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.db")
         init_schema(engine)
@@ -74,18 +94,24 @@ def child_pipeline(n: int, model: str) -> dict:
     return {"rows": summary.rows_predicted, "rejected": summary.rows_rejected, "seconds": seconds}
 
 
-def child_encoder(n: int, model: str) -> dict:
-    from jobclass.bundle import load_bundle
+def encoder_texts(classifier, frame, batch: int = CHUNK_SIZE, dedupe: bool = True) -> list[list[str]]:
+    """The texts the pipeline encodes, per chunk: each distinct text once if ``dedupe``."""
     from jobclass.cleaning import clean_title, compose_input
+
+    words = classifier.settings.max_body_words
+    titles = [clean_title(t) for t in frame["title"]]
+    composed = [compose_input(t, b, words) for t, b in zip(frame["title"], frame["body"])]
+    n = len(frame)
+    if not dedupe:
+        return [titles[i : i + batch] + composed[i : i + batch] for i in range(0, n, batch)]
+    return [sorted(set(titles[i : i + batch]) | set(composed[i : i + batch])) for i in range(0, n, batch)]
+
+
+def child_encoder(n: int, model: str, settings: dict) -> dict:
     from jobclass.encoder import encode
 
-    classifier = load_bundle(model)
-    frame = posting_frame(n)
-    words = classifier.settings.max_body_words
-    texts = [clean_title(t) for t in frame["title"]] + [compose_input(t, b, words) for t, b in zip(frame["title"], frame["body"])]
-    # The pipeline encodes each distinct text of a batch once; give the encoder the same texts.
-    batch = 256
-    per_batch = [sorted(set(texts[i : i + batch]) | set(texts[n + i : n + i + batch])) for i in range(0, n, batch)]
+    classifier = load_model(model, settings)
+    per_batch = encoder_texts(classifier, posting_frame(n), dedupe=settings.get("dedupe", True))
     started = time.perf_counter()
     for chunk in per_batch:
         encode(classifier.encoder, chunk, batch_size=classifier.settings.batch_size)
@@ -93,10 +119,8 @@ def child_encoder(n: int, model: str) -> dict:
     return {"rows": n, "texts": sum(map(len, per_batch)), "seconds": seconds}
 
 
-def child_seed(n: int, model: str) -> dict:
-    from jobclass.bundle import load_bundle
-
-    classifier = load_bundle(model)
+def child_seed(n: int, model: str, settings: dict) -> dict:
+    classifier = load_model(model, settings)
     frame = posting_frame(n)
     started = time.perf_counter()
     for title, body in zip(frame["title"], frame["body"]):
@@ -107,11 +131,13 @@ def child_seed(n: int, model: str) -> dict:
 CHILDREN = {"pipeline": child_pipeline, "encoder": child_encoder, "seed-style": child_seed}
 
 
-def run_child(kind: str, n: int, model: str) -> dict:
+def run_child(kind: str, n: int, model: str, settings: dict | None = None, script: str = __file__) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--n", str(n), "--model", model],
-        check=True, capture_output=True, text=True,
+        [sys.executable, script, "--child", kind, "--n", str(n), "--model", model, "--settings", json.dumps(settings or {})],
+        capture_output=True, text=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"{kind} child failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["per_s"] = result["rows"] / result["seconds"]
     return result
@@ -129,27 +155,40 @@ def champion_path() -> str:
     return str(champion.path)
 
 
+def child_main(args: argparse.Namespace) -> None:
+    result = CHILDREN[args.child](args.n, args.model, json.loads(args.settings))
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--seed-n", type=int, default=300)
     parser.add_argument("--model")
+    parser.add_argument("--backend", choices=["torch", "onnx", "onnx-int8"], help="default: the bundle's setting")
     parser.add_argument("--child", choices=sorted(CHILDREN))
+    parser.add_argument("--settings", default="{}")
     args = parser.parse_args()
     if args.child:
-        result = CHILDREN[args.child](args.n, args.model)
-        result["peak_rss_mib"] = peak_rss_mib()
-        print(json.dumps(result))
+        child_main(args)
         return
     model = args.model or champion_path()
-    print(f"model {model}; {os.cpu_count()} CPUs; N={args.n}, seed-style on {args.seed_n}", flush=True)
+    settings = {"backend": args.backend} if args.backend else {}
+    print(f"model {model}; backend {args.backend or 'bundle setting'}; {os.cpu_count()} CPUs; N={args.n}, seed-style on {args.seed_n}", flush=True)
+    runs = [("encoder", args.n, settings), ("pipeline", args.n, settings), ("seed-style", args.seed_n, {"backend": "torch"})]
+    if args.backend and args.backend != "torch":
+        runs.append(("seed-style, same backend", args.seed_n, settings))
     results = {}
-    for kind, n in (("encoder", args.n), ("pipeline", args.n), ("seed-style", args.seed_n)):
-        results[kind] = run_child(kind, n, model)
-        r = results[kind]
-        print(f"{kind:>10}: {r['rows']:>6} postings in {r['seconds']:7.1f}s = {r['per_s']:6.1f}/s, peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
-    print(f"pipeline / encoder    = {results['pipeline']['per_s'] / results['encoder']['per_s']:.2f} (target >= 0.85)")
-    print(f"pipeline / seed-style = {results['pipeline']['per_s'] / results['seed-style']['per_s']:.1f}x (target >= 20x)")
+    for label, n, child_settings in runs:
+        results[label] = run_child(label.split(",")[0], n, model, child_settings)
+        r = results[label]
+        print(f"{label:>24}: {r['rows']:>6} postings in {r['seconds']:7.1f}s = {r['per_s']:6.1f}/s, peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+    pipeline = results["pipeline"]["per_s"]
+    print(f"pipeline / encoder    = {pipeline / results['encoder']['per_s']:.2f} (target >= 0.85)")
+    print(f"pipeline / seed-style = {pipeline / results['seed-style']['per_s']:.1f}x (target >= 20x; seed-style = torch fp32, one call per posting)")
+    if "seed-style, same backend" in results:
+        print(f"pipeline / seed-style on the same backend = {pipeline / results['seed-style, same backend']['per_s']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -98,9 +98,12 @@ DAG_ID = "jobclass_weekly_retrain"
         "recipe": Param(
             "default",
             type="string",
-            enum=["default", "tiny"],
+            enum=["default", "proxy", "tiny"],
             title="Recipe",
-            description="tiny: a few training steps on a small corpus (tests, smoke runs).",
+            description=(
+                "default: contrastive (MNRL) fine-tuning; proxy: normalised softmax over one proxy per "
+                "occupation; tiny: a few training steps on a small corpus (tests, smoke runs)."
+            ),
         ),
         "max_steps": Param(
             None,

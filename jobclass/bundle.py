@@ -12,7 +12,6 @@ Layout of a bundle directory::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jobclass.hashing import file_sha256
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
 from jobclass.model import JobClassifier, ModelSettings
 
@@ -33,17 +33,9 @@ class BundleError(RuntimeError):
     """A bundle directory is missing, incomplete or corrupt."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_hashes(root: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(root)): _sha256(p)
+        str(p.relative_to(root)): file_sha256(p)
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "metadata.json"
     }
@@ -54,6 +46,8 @@ def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
     from safetensors.numpy import save_file
 
     path = Path(path)
+    if not hasattr(classifier.encoder, "save"):
+        raise BundleError("this classifier runs an ONNX export of its encoder; save the torch model it came from.")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -115,23 +109,36 @@ def verify_bundle(path: str | Path) -> dict[str, Any]:
     return metadata
 
 
-def load_bundle(path: str | Path, device: str = "auto", verify: bool = True) -> JobClassifier:
-    """Load a bundle saved by :func:`save_bundle`; refuses a corrupt or incomplete one."""
+def load_bundle(
+    path: str | Path,
+    device: str = "auto",
+    verify: bool = True,
+    backend: str | None = None,
+    threads: int | None = None,
+) -> JobClassifier:
+    """Load a bundle saved by :func:`save_bundle`; refuses a corrupt or incomplete one.
+
+    ``backend`` (else ``JOBCLASS_ENCODER_BACKEND``, else the bundle's setting) picks how the
+    encoder runs: ``torch``, or ``onnx`` / ``onnx-int8`` on ONNX Runtime (CPU). ``threads`` (else
+    ``JOBCLASS_ENCODER_THREADS``) caps the encoder's CPU threads.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from jobclass.encoder import load_encoder
+    from jobclass.onnx_encoder import load_encoder_backend
 
     path = Path(path)
     metadata = verify_bundle(path) if verify else read_metadata(path)
     settings = ModelSettings(**metadata.get("settings", {}))
+    settings.encoder_backend = backend or os.environ.get("JOBCLASS_ENCODER_BACKEND") or settings.encoder_backend
     try:
         arrays = load_file(str(path / "heads.safetensors"))
     except (SafetensorError, OSError) as exc:
         raise BundleError(f"{path}/heads.safetensors cannot be read: {exc}") from exc
     labels = pd.read_csv(path / "labels.csv", dtype=str, keep_default_na=False)
     texts = json.loads((path / "index_texts.json").read_text(encoding="utf-8"))
-    encoder = load_encoder(path / "encoder", device=device, max_seq_length=settings.max_seq_length)
+    threads = threads or int(os.environ.get("JOBCLASS_ENCODER_THREADS") or 0) or None
+    encoder = load_encoder_backend(path / "encoder", settings.encoder_backend, device, settings.max_seq_length, threads)
     return JobClassifier(
         encoder=encoder,
         labels=labels,

@@ -54,6 +54,12 @@ def boilerplate_patterns() -> tuple[re.Pattern[str], ...]:
 
 
 @lru_cache(maxsize=1)
+def boilerplate_regex() -> re.Pattern[str]:
+    """Every boilerplate pattern in one alternation: one search per sentence, not one per pattern."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in boilerplate_patterns()), re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
 def duty_verbs() -> frozenset[str]:
     return frozenset(_read_list("duty_verbs.txt"))
 
@@ -64,6 +70,12 @@ def repair_text(raw: str | bytes | None) -> str:
         return ""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
+    return _repair(raw)
+
+
+@lru_cache(maxsize=2048)  # a 1,000-posting chunk: its titles and bodies (bodies <= 20,000 chars)
+def _repair(raw: str) -> str:
+    """:func:`repair_text` of a str, cached: validation and cleaning repair the same texts."""
     text = ftfy.fix_text(raw)
     text = _SCRIPT.sub(" ", text)
     # Block tags end sentences; inline ones just vanish.
@@ -79,6 +91,8 @@ def remove_contact_details(text: str) -> str:
 
 def _fold(text: str) -> str:
     """Lower-case and strip accents."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
@@ -86,10 +100,12 @@ def _fold(text: str) -> str:
 def words(text: str, drop_stop_words: bool) -> list[str]:
     """Lower-cased word tokens without punctuation or digits (``c++`` and ``c#`` survive)."""
     tokens = _WORDS.tokenize(_fold(text))
-    if drop_stop_words:
-        stops = stop_words()
-        tokens = [t for t in tokens if t not in stops]
-    return tokens
+    return without_stop_words(tokens) if drop_stop_words else tokens
+
+
+def without_stop_words(tokens: list[str]) -> list[str]:
+    stops = stop_words()
+    return [t for t in tokens if t not in stops]
 
 
 def normalize_title(title: str | None) -> str:
@@ -99,6 +115,11 @@ def normalize_title(title: str | None) -> str:
 
 def clean_title(title: str | None) -> str:
     """The title in full: repaired, lower-cased, without contact details, punctuation or digits."""
+    return _clean_title(title) if isinstance(title, str) else _clean_title(repair_text(title))
+
+
+@lru_cache(maxsize=8192)
+def _clean_title(title: str) -> str:
     return " ".join(words(remove_contact_details(repair_text(title)), drop_stop_words=False))
 
 
@@ -107,12 +128,15 @@ def split_sentences(text: str) -> list[str]:
 
 
 def is_boilerplate(sentence: str) -> bool:
-    return any(p.search(sentence) for p in boilerplate_patterns())
+    return boilerplate_regex().search(sentence) is not None
 
 
-def duty_score(sentence: str) -> float:
-    """How much a sentence reads like a duty: leading task verbs and duty cue phrases."""
-    tokens = words(sentence, drop_stop_words=False)
+def duty_score(sentence: str, tokens: list[str] | None = None) -> float:
+    """How much a sentence reads like a duty: leading task verbs and duty cue phrases.
+
+    ``tokens`` are the sentence's :func:`words` (with stop words) when the caller has them.
+    """
+    tokens = words(sentence, drop_stop_words=False) if tokens is None else tokens
     if not tokens:
         return 0.0
     verbs = duty_verbs()
@@ -131,7 +155,10 @@ def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> 
     sentences = [
         s for s in split_sentences(remove_contact_details(repair_text(body))) if not is_boilerplate(s)
     ]
-    tokenised = [(i, words(s, drop_stop_words=True), duty_score(s)) for i, s in enumerate(sentences)]
+    tokenised = []
+    for i, sentence in enumerate(sentences):
+        tokens = words(sentence, drop_stop_words=False)
+        tokenised.append((i, without_stop_words(tokens), duty_score(sentence, tokens)))
     tokenised = [t for t in tokenised if t[1]]
     ranked = sorted(tokenised, key=lambda t: (-t[2], t[0]))
     kept: list[tuple[int, list[str]]] = []

@@ -1,12 +1,15 @@
-"""Contrastive fine-tuning of the encoder with the sentence-transformers Trainer."""
+"""Fine-tuning of the encoder: contrastive (MNRL, with the sentence-transformers Trainer) or
+normalised softmax over one proxy per occupation (a plain torch loop)."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -92,5 +95,100 @@ def finetune_encoder(
             metrics["validation_loss"] = float(trainer.evaluate()["eval_loss"])
     model.max_seq_length = previous_length
     model.eval()
+    log.info("Fine-tuning done: %s", metrics)
+    return metrics
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Normalised-softmax fine-tuning: one learned proxy vector per occupation."""
+
+    epochs: float = 2.0
+    batch_size: int = 64
+    learning_rate: float = 5e-5  # the encoder's
+    proxy_learning_rate: float = 5e-3
+    scale: float = 20.0  # inverse temperature of the cosine logits
+    warmup_ratio: float = 0.1
+    max_steps: int | None = None
+    max_seq_length: int = 24
+    seed: int = 0
+    show_progress: bool = True
+
+
+def finetune_proxy_softmax(
+    model: SentenceTransformer,
+    texts: list[str],
+    labels: np.ndarray,
+    init_proxies: np.ndarray,
+    settings: ProxySettings,
+) -> dict[str, float]:
+    """Fine-tune ``model`` in place so each text's embedding is nearest its occupation's proxy.
+
+    The loss is cross-entropy over ``scale`` x cosine(embedding, proxy) for every occupation at
+    once: each step contrasts a text with all 1,016 codes, not only with its batch. Proxies start
+    at ``init_proxies`` (the occupations' official-title embeddings) and are learned too.
+    """
+    import torch
+    import torch.nn.functional as F
+    from transformers import get_linear_schedule_with_warmup
+
+    device = model.device
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    n = len(texts)
+    steps_per_epoch = max(1, n // settings.batch_size)
+    total = settings.max_steps or max(1, int(round(settings.epochs * steps_per_epoch)))
+    proxies = torch.nn.Parameter(torch.tensor(init_proxies, dtype=torch.float32, device=device))
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in model.parameters() if p.requires_grad], "lr": settings.learning_rate},
+            {"params": [proxies], "lr": settings.proxy_learning_rate, "weight_decay": 0.0},
+        ],
+        weight_decay=0.01,
+    )
+    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
+    previous_length = model.max_seq_length
+    model.max_seq_length = settings.max_seq_length
+    log.info(
+        "Proxy-softmax fine-tuning on %d texts over %d codes, batch %d, %d steps (%.2f epochs), device=%s",
+        n, len(init_proxies), settings.batch_size, total, total / steps_per_epoch, device,
+    )
+    labels_t = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    model.train()
+    progress = None
+    if settings.show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=total, desc="fine-tune (proxy softmax)")
+    order: np.ndarray = np.empty(0, dtype=np.int64)
+    losses: list[float] = []
+    started = time.perf_counter()
+    for step in range(total):
+        if len(order) < settings.batch_size:
+            order = np.concatenate([order, rng.permutation(n)])
+        batch, order = order[: settings.batch_size], order[settings.batch_size :]
+        features = model.tokenize([texts[i] for i in batch])
+        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+        embeddings = F.normalize(model(features)["sentence_embedding"], dim=-1)
+        logits = settings.scale * embeddings @ F.normalize(proxies, dim=-1).T
+        loss = F.cross_entropy(logits, labels_t[batch].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        if progress is not None:
+            progress.update(1)
+        if (step + 1) % max(1, total // 20) == 0 or step + 1 == total:
+            log.info(
+                "fine-tune step %d/%d: loss %.3f (mean of the last %d), %.2f s/step",
+                step + 1, total, np.mean(losses[-50:]), min(50, len(losses)), (time.perf_counter() - started) / (step + 1),
+            )
+    if progress is not None:
+        progress.close()
+    model.max_seq_length = previous_length
+    model.eval()
+    metrics = {"train_loss": float(np.mean(losses[-50:])), "train_steps": float(total)}
     log.info("Fine-tuning done: %s", metrics)
     return metrics

@@ -1,10 +1,20 @@
-"""Stable content hashes: for frozen benchmarks, training corpora and hash-based splits."""
+"""Stable content hashes: for files, frozen benchmarks, training corpora and hash-based splits."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def frame_hash(frame: pd.DataFrame, columns: list[str]) -> str:

@@ -43,6 +43,7 @@ class ModelSettings:
     max_body_words: int = DEFAULT_BODY_WORDS
     max_seq_length: int = 128
     batch_size: int = 64
+    encoder_backend: str = "onnx-int8"  # torch | onnx | onnx-int8: the fastest measured (jobclass.onnx_encoder)
 
 
 @dataclass
@@ -127,73 +128,63 @@ class JobClassifier:
         return self.hybrid.proba(self.features(Q))
 
     # -- prediction --------------------------------------------------------------------------
-    def _ranked(self, Q: np.ndarray, probs: np.ndarray, top_k: int) -> list[list[Prediction]]:
+    def _ranked_columns(self, Q: np.ndarray, probs: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
+        """The top-k of each row as flat columns, row-major (posting, rank): the prediction fields."""
         if not 1 <= top_k <= MAX_TOP_K:
             raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, not {top_k}")
-        soc6 = self.labels["soc6"].to_numpy()
-        major = self.labels["major_group"].to_numpy()
+        labels = self.labels
+        soc6, major = labels["soc6"].to_numpy(), labels["major_group"].to_numpy()
         soc6_probs, soc6_col = _group_sums(probs, soc6)
         major_probs, major_col = _group_sums(probs, major)
         top = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]
+        rows = np.arange(len(probs))[:, None]
+        best = top[:, 0]
         threshold = self.settings.review_threshold
-        titles = self.labels["title"].to_numpy()
-        out = []
-        for i, row in enumerate(top):
-            best = row[0]
-            detailed_ok = probs[i, best] >= threshold
-            soc6_ok = soc6_probs[i, soc6_col[best]] >= threshold
-            level = "detailed" if detailed_ok else "soc6" if soc6_ok else "major_group"
-            ranked = []
-            for rank, label in enumerate(row, start=1):
-                evidence, evidence_score = self.index.nearest_entry(Q[i], int(label))
-                ranked.append(
-                    Prediction(
-                        rank=rank,
-                        code=self.labels["code"].iat[label],
-                        title=str(titles[label]),
-                        score=float(probs[i, label]),
-                        soc6_code=str(soc6[label]),
-                        soc6_score=float(soc6_probs[i, soc6_col[label]]),
-                        major_group=str(major[label]),
-                        major_group_score=float(major_probs[i, major_col[label]]),
-                        needs_review=not detailed_ok,
-                        backoff_level=level,
-                        evidence=evidence,
-                        evidence_score=evidence_score,
-                    )
-                )
-            out.append(ranked)
-        return out
+        detailed_ok = probs[rows[:, 0], best] >= threshold
+        soc6_ok = soc6_probs[rows[:, 0], soc6_col[best]] >= threshold
+        level = np.where(detailed_ok, "detailed", np.where(soc6_ok, "soc6", "major_group"))
+        evidence = [self.index.nearest_entry(Q[i], int(label)) for i, row in enumerate(top) for label in row]
+        flat = top.ravel()
+        return {
+            "rank": np.tile(np.arange(1, top_k + 1), len(top)),
+            "onet_code": labels["code"].to_numpy()[flat],
+            "onet_title": labels["title"].to_numpy()[flat],
+            "score": probs[rows, top].ravel().astype(float),
+            "soc6_code": soc6[flat],
+            "soc6_score": soc6_probs[rows, soc6_col[top]].ravel().astype(float),
+            "major_group": major[flat],
+            "major_group_score": major_probs[rows, major_col[top]].ravel().astype(float),
+            "needs_review": np.repeat(~detailed_ok, top_k),
+            "backoff_level": np.repeat(level, top_k),
+            "evidence": np.array([text for text, _ in evidence], dtype=object),
+            "evidence_score": np.array([score for _, score in evidence], dtype=float),
+        }
 
     def predict(self, title: str | None, body: str | None = "", top_k: int = 5) -> list[Prediction]:
         Q = self.embed([title or ""], [body or ""])
-        return self._ranked(Q, self.proba(Q), top_k)[0]
+        columns = self._ranked_columns(Q, self.proba(Q), top_k)
+        fields = {"onet_code": "code", "onet_title": "title"}
+        return [
+            Prediction(**{fields.get(k, k): v[i].item() if hasattr(v[i], "item") else v[i] for k, v in columns.items()})
+            for i in range(top_k)
+        ]
 
     def predict_frame(self, frame: pd.DataFrame, top_k: int = 5, batch_size: int = 256) -> pd.DataFrame:
-        """Long predictions, one row per (posting, rank), columns :data:`PREDICTION_COLUMNS`."""
-        rows: list[dict[str, Any]] = []
+        """Long predictions, one row per (posting, rank), columns :data:`PREDICTION_COLUMNS`.
+
+        Each distinct text of ``frame`` is encoded once; ``batch_size`` bounds the scoring arrays.
+        """
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, not {top_k}")
+        titles = frame["title"].fillna("").astype(str).tolist()
+        bodies = frame["body"].fillna("").astype(str).tolist() if "body" in frame else [""] * len(frame)
+        Q_all = self.embed(titles, bodies)
+        posting_ids = np.asarray(frame["posting_id"].tolist(), dtype=object)
+        parts = []
         for lo in range(0, len(frame), batch_size):
-            part = frame.iloc[lo : lo + batch_size]
-            titles = part["title"].fillna("").astype(str).tolist()
-            bodies = part["body"].fillna("").astype(str).tolist() if "body" in part else [""] * len(part)
-            Q = self.embed(titles, bodies)
-            for posting_id, ranked in zip(part["posting_id"].tolist(), self._ranked(Q, self.proba(Q), top_k)):
-                for p in ranked:
-                    rows.append(
-                        {
-                            "posting_id": posting_id,
-                            "rank": p.rank,
-                            "onet_code": p.code,
-                            "onet_title": p.title,
-                            "score": p.score,
-                            "soc6_code": p.soc6_code,
-                            "soc6_score": p.soc6_score,
-                            "major_group": p.major_group,
-                            "major_group_score": p.major_group_score,
-                            "needs_review": p.needs_review,
-                            "backoff_level": p.backoff_level,
-                            "evidence": p.evidence,
-                            "evidence_score": p.evidence_score,
-                        }
-                    )
-        return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+            Q = Q_all[lo : lo + batch_size]
+            columns = self._ranked_columns(Q, self.proba(Q), top_k)
+            parts.append(pd.DataFrame({"posting_id": np.repeat(posting_ids[lo : lo + batch_size], top_k), **columns}))
+        if not parts:
+            return pd.DataFrame(columns=PREDICTION_COLUMNS)
+        return pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]

@@ -44,6 +44,9 @@ class TrainConfig:
     max_steps: int | None = None  # cap on fine-tuning steps (the time budget)
     device: str = "auto"
     finetune: bool = True
+    # "mnrl": (title, occupation title, sibling title) triples; "proxy": normalised softmax over
+    # one learned proxy per occupation, initialised at its official title (see jobclass.finetune).
+    finetune_objective: str = "mnrl"
     # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
     finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
     finetune_max_seq_length: int = 24
@@ -68,11 +71,16 @@ class TrainConfig:
 
     @classmethod
     def recipe(cls, name: str) -> TrainConfig:
-        """A named recipe: ``default``, ``bootstrap`` or ``tiny``."""
-        recipes = {"default": cls, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
+        """A named recipe: ``default``, ``proxy``, ``bootstrap`` or ``tiny``."""
+        recipes = {"default": cls, "proxy": cls.proxy, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
         if name not in recipes:
             raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(recipes)}")
         return recipes[name]()
+
+    @classmethod
+    def proxy(cls) -> TrainConfig:
+        """Normalised-softmax fine-tuning on titles (one proxy per occupation), 2 epochs."""
+        return cls(finetune_objective="proxy", epochs=2.0, name="proxy")
 
     @classmethod
     def bootstrap(cls) -> TrainConfig:
@@ -129,6 +137,10 @@ def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> t
     encoder = load_encoder(device=config.device)
     if not config.finetune:
         return encoder, {}
+    if config.finetune_objective == "proxy":
+        return encoder, _finetune_proxy(config, encoder, corpus, taxonomy)
+    if config.finetune_objective != "mnrl":
+        raise ValueError(f"finetune_objective must be 'mnrl' or 'proxy', not {config.finetune_objective!r}")
     anchors = corpus[corpus["source"].isin(config.finetune_sources)]
     pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
     val_pairs = contrastive_pairs(anchors, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
@@ -139,6 +151,22 @@ def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> t
     )
     metrics = finetune_encoder(encoder, pairs, settings, validation_pairs=val_pairs if len(val_pairs) >= config.batch_size else None)
     return encoder, metrics
+
+
+def _finetune_proxy(config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy) -> dict[str, float]:
+    from jobclass.cleaning import clean_title
+    from jobclass.finetune import ProxySettings, finetune_proxy_softmax
+
+    train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
+    if config.max_pairs is not None and len(train) > config.max_pairs:
+        train = train.sample(n=config.max_pairs, random_state=config.seed)
+    init = encode(encoder, [clean_title(t) for t in taxonomy.occupations["title"]])
+    settings = ProxySettings(
+        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
+        seed=config.seed, show_progress=config.show_progress,
+    )
+    return finetune_proxy_softmax(encoder, train["text"].tolist(), train["label"].to_numpy(), init, settings)
 
 
 def finetune_stage(

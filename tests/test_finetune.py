@@ -1,0 +1,51 @@
+"""The proxy-softmax fine-tuning objective, on a small real slice of the O*NET corpus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.slow
+def test_proxy_softmax_pulls_titles_towards_their_occupation(taxonomy):
+    from jobclass.cleaning import clean_title
+    from jobclass.encoder import encode, load_encoder
+    from jobclass.finetune import ProxySettings, finetune_proxy_softmax
+
+    codes = taxonomy.codes[::50][:12]
+    alt = taxonomy.alternate_titles[taxonomy.alternate_titles["code"].isin(codes)]
+    alt = alt.groupby("code").head(8)
+    texts = [clean_title(t) for t in alt["alternate_title"]]
+    index_of = {c: i for i, c in enumerate(codes)}
+    labels = alt["code"].map(index_of).to_numpy()
+    encoder = load_encoder(device="cpu")
+    official = [clean_title(taxonomy.title_of[c]) for c in codes]
+    proxies = encode(encoder, official)
+
+    def train_accuracy() -> float:
+        return float(((encode(encoder, texts) @ encode(encoder, official).T).argmax(1) == labels).mean())
+
+    before = train_accuracy()
+    metrics = finetune_proxy_softmax(
+        encoder, texts, labels, proxies, ProxySettings(max_steps=12, batch_size=16, learning_rate=1e-4, show_progress=False)
+    )
+    assert metrics["train_steps"] == 12 and np.isfinite(metrics["train_loss"])
+    assert not encoder.training, "the encoder is left in eval mode"
+    assert train_accuracy() >= before
+
+
+def test_unknown_objective_is_refused(taxonomy):
+    from dataclasses import replace
+
+    from jobclass.training import TrainConfig, finetune, training_corpus
+
+    config = replace(TrainConfig.tiny(), finetune_objective="triplet")
+    with pytest.raises(ValueError, match="finetune_objective"):
+        finetune(config, training_corpus(config, taxonomy), taxonomy)
+
+
+def test_the_proxy_recipe_is_named():
+    from jobclass.training import TrainConfig
+
+    config = TrainConfig.recipe("proxy")
+    assert config.finetune_objective == "proxy" and config.name == "proxy"
