@@ -7,7 +7,7 @@ is better. Trigger it from the UI with **Trigger DAG w/ config** to change the p
 
 1. **build_training_set**: the reviewed labels, split by a hash of the posting id: a fixed slice
    is held out for evaluation and never trained on.
-2. **finetune_embeddings**: contrastive fine-tuning of the MiniLM encoder.
+2. **finetune_embeddings**: fine-tuning of the MiniLM encoder (normalised softmax over one proxy per occupation, or MNRL).
 3. **train_head**: the logistic-regression head (with the semantic index and calibration); the
    bundle is saved under the models directory.
 4. **register_challenger**: the new version in `model_versions` as a challenger.
@@ -41,14 +41,14 @@ DAG_ID = "jobclass_weekly_retrain"
     doc_md=__doc__,
     tags=["jobclass", "training"],
     params={
-        # Training knobs: empty means the recipe's value (default recipe: 1 epoch, batch 64, lr 5e-5).
+        # Training knobs: empty means the recipe's value (default recipe: 2 epochs, batch 64, lr 5e-5).
         "epochs": Param(
             None,
             type=["null", "number"],
             exclusiveMinimum=0,
             maximum=20,
             title="Epochs",
-            description="Fine-tuning epochs over the contrastive pairs (may be fractional); empty: the recipe's.",
+            description="Fine-tuning epochs over the training titles (may be fractional); empty: the recipe's.",
         ),
         "batch_size": Param(
             None,
@@ -71,7 +71,7 @@ DAG_ID = "jobclass_weekly_retrain"
             type=["null", "integer"],
             minimum=16,
             title="Max training examples",
-            description="Cap on fine-tuning pairs; empty: every training text.",
+            description="Cap on fine-tuning examples; empty: every training title.",
         ),
         "min_improvement": Param(
             0.005,
@@ -98,11 +98,11 @@ DAG_ID = "jobclass_weekly_retrain"
         "recipe": Param(
             "default",
             type="string",
-            enum=["default", "proxy", "tiny"],
+            enum=["default", "mnrl", "tiny"],
             title="Recipe",
             description=(
-                "default: contrastive (MNRL) fine-tuning; proxy: normalised softmax over one proxy per "
-                "occupation; tiny: a few training steps on a small corpus (tests, smoke runs)."
+                "default: normalised-softmax fine-tuning over one proxy per occupation (2 epochs); mnrl: "
+                "the earlier contrastive recipe; tiny: a few training steps on a small corpus (tests, smoke runs)."
             ),
         ),
         "max_steps": Param(

@@ -46,12 +46,16 @@ def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
     from safetensors.numpy import save_file
 
     path = Path(path)
-    if not hasattr(classifier.encoder, "save"):
-        raise BundleError("this classifier runs an ONNX export of its encoder; save the torch model it came from.")
+    source = getattr(classifier.encoder, "source_dir", None)  # an ONNX encoder: its torch model
+    if not hasattr(classifier.encoder, "save") and source is None:
+        raise BundleError("this encoder cannot be saved: it is neither a sentence-transformers model nor an export of one.")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    classifier.encoder.save(str(tmp / "encoder"))
+    if source is not None:
+        shutil.copytree(source, tmp / "encoder")
+    else:
+        classifier.encoder.save(str(tmp / "encoder"))
     arrays = {
         "lr_coef": classifier.logistic.coef,
         "lr_intercept": classifier.logistic.intercept,

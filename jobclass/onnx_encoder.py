@@ -5,8 +5,9 @@
 - :class:`OnnxEncoder` runs that file with the model's own tokenizer and mean pooling. It offers
   the part of the ``SentenceTransformer`` interface that :func:`jobclass.encoder.encode` uses.
 
-Exports are cached under ``<data home>/cache/onnx/<weights sha256>``, so a bundle is exported
-once per model version, and the bundle directory (whose files are hash-verified) is left alone.
+Exports are cached under ``<cache dir>/onnx/<weights sha256>`` (``JOBCLASS_CACHE_DIR``, else
+``<data home>/cache``), so a model is exported once per version, and the bundle directory (whose
+files are hash-verified) is left alone.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def _check_mean_pooling(encoder_dir: Path) -> None:
 
 
 def cache_dir_for(encoder_dir: str | Path) -> Path:
-    from jobclass.paths import data_home
+    from jobclass.paths import cache_dir
 
-    return data_home() / "cache" / "onnx" / _weights_digest(Path(encoder_dir))
+    return cache_dir() / "onnx" / _weights_digest(Path(encoder_dir))
 
 
 def _hidden_states_module():
@@ -141,12 +142,19 @@ class OnnxEncoder:
 
     device = "cpu"
 
-    def __init__(self, onnx_path: str | Path, max_seq_length: int = 128, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        max_seq_length: int = 128,
+        threads: int | None = None,
+        source_dir: str | Path | None = None,
+    ) -> None:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
         onnx_path = Path(onnx_path)
         self.path = onnx_path
+        self.source_dir = Path(source_dir) if source_dir is not None else None  # the exported torch model
         self.tokenizer = AutoTokenizer.from_pretrained(str(onnx_path.parent / "tokenizer"), local_files_only=True)
         options = ort.SessionOptions()
         if threads:
@@ -207,7 +215,8 @@ def load_encoder_backend(
         raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "torch" and device != "cuda":
         try:
-            return OnnxEncoder(ensure_onnx(encoder_dir, backend), max_seq_length=max_seq_length, threads=threads)
+            path = ensure_onnx(encoder_dir, backend)
+            return OnnxEncoder(path, max_seq_length=max_seq_length, threads=threads, source_dir=encoder_dir)
         except ImportError as exc:
             log.warning(
                 "The %s encoder backend needs onnxruntime and onnx (%s): running the torch encoder instead. "

@@ -32,6 +32,12 @@ def models_dir() -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Derived files that can be rebuilt (ONNX exports): ``JOBCLASS_CACHE_DIR``, else ``<data home>/cache``."""
+    override = os.environ.get("JOBCLASS_CACHE_DIR")
+    return Path(override) if override else data_home() / "cache"
+
+
 def predictions_dir() -> Path:
     return data_home() / "predictions"
 

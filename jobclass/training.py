@@ -37,16 +37,16 @@ TARGET_AUTO_ACCEPT_PRECISION = 0.90
 class TrainConfig:
     """What ``jobclass train`` and the weekly retrain can tune. Defaults fit 2 CPU cores."""
 
-    epochs: float = 1.0
+    epochs: float = 2.0
     batch_size: int = 64
     learning_rate: float = 5e-5
     max_pairs: int | None = None  # cap on fine-tuning pairs (None: every training text)
     max_steps: int | None = None  # cap on fine-tuning steps (the time budget)
     device: str = "auto"
     finetune: bool = True
-    # "mnrl": (title, occupation title, sibling title) triples; "proxy": normalised softmax over
-    # one learned proxy per occupation, initialised at its official title (see jobclass.finetune).
-    finetune_objective: str = "mnrl"
+    # "proxy": normalised softmax over one learned proxy per occupation, initialised at its official
+    # title; "mnrl": (title, occupation title, sibling title) triples (see jobclass.finetune).
+    finetune_objective: str = "proxy"
     # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
     finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
     finetune_max_seq_length: int = 24
@@ -71,16 +71,16 @@ class TrainConfig:
 
     @classmethod
     def recipe(cls, name: str) -> TrainConfig:
-        """A named recipe: ``default``, ``proxy``, ``bootstrap`` or ``tiny``."""
-        recipes = {"default": cls, "proxy": cls.proxy, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
+        """A named recipe: ``default`` (proxy softmax), ``mnrl``, ``bootstrap`` or ``tiny``."""
+        recipes = {"default": cls, "mnrl": cls.mnrl, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
         if name not in recipes:
             raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(recipes)}")
         return recipes[name]()
 
     @classmethod
-    def proxy(cls) -> TrainConfig:
-        """Normalised-softmax fine-tuning on titles (one proxy per occupation), 2 epochs."""
-        return cls(finetune_objective="proxy", epochs=2.0, name="proxy")
+    def mnrl(cls) -> TrainConfig:
+        """The earlier default: one epoch of MNRL on (title, occupation title, sibling title) triples."""
+        return cls(finetune_objective="mnrl", epochs=1.0, name="mnrl")
 
     @classmethod
     def bootstrap(cls) -> TrainConfig:

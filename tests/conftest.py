@@ -38,6 +38,8 @@ def _jobclass_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep every test's runtime data out of the checkout's data/ directory."""
     home = tmp_path_factory.mktemp("jobclass_home")
     os.environ["JOBCLASS_HOME"] = str(home)
+    # One ONNX export cache for the session, although some tests move JOBCLASS_HOME.
+    os.environ["JOBCLASS_CACHE_DIR"] = str(tmp_path_factory.mktemp("jobclass_cache"))
     os.environ.pop("JOBCLASS_DATABASE_URL", None)
     return home
 

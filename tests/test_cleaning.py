@@ -102,3 +102,17 @@ def test_repair_text_handles_bytes_and_invalid_utf8():
 def test_stop_words_keep_job_words():
     assert {"the", "and", "of"} <= stop_words()
     assert not {"computer", "fire", "system", "bill"} & stop_words()
+
+
+def test_the_combined_boilerplate_regex_matches_what_the_patterns_match():
+    from jobclass.cleaning import boilerplate_patterns, boilerplate_regex, remove_contact_details, split_sentences
+    from jobclass.paths import DEMO_POSTINGS
+    from jobclass.postings import posting_row, read_postings_file
+
+    bodies = [posting_row(r, default_source="t", ingested_at="2026-01-01T00:00:00+00:00")["body"]
+              for r in list(read_postings_file(DEMO_POSTINGS))[:150]]
+    sentences = [s for b in bodies for s in split_sentences(remove_contact_details(repair_text(b)))]
+    sentences += ["Apply now!", "Salary: $50,000", "please visit our site", "An equal opportunity employer."]
+    each = [any(p.search(s) for p in boilerplate_patterns()) for s in sentences]
+    combined = [boilerplate_regex().search(s) is not None for s in sentences]
+    assert combined == each and sum(each) >= 4

@@ -44,8 +44,9 @@ def test_unknown_objective_is_refused(taxonomy):
         finetune(config, training_corpus(config, taxonomy), taxonomy)
 
 
-def test_the_proxy_recipe_is_named():
+def test_the_default_recipe_is_proxy_softmax_and_mnrl_stays_available():
     from jobclass.training import TrainConfig
 
-    config = TrainConfig.recipe("proxy")
-    assert config.finetune_objective == "proxy" and config.name == "proxy"
+    assert TrainConfig.recipe("default").finetune_objective == "proxy"
+    mnrl = TrainConfig.recipe("mnrl")
+    assert mnrl.finetune_objective == "mnrl" and mnrl.name == "mnrl"

@@ -102,11 +102,14 @@ def test_unknown_backend_is_refused(tiny_bundle_path):
         load_bundle(tiny_bundle_path, backend="tensorrt")
 
 
-def test_an_onnx_classifier_is_not_saved_as_a_bundle(onnx_classifiers, tmp_path):
-    from jobclass.bundle import BundleError, save_bundle
+def test_an_onnx_classifier_saves_the_torch_model_it_runs(onnx_classifiers, tiny_bundle_path, tmp_path):
+    from jobclass.bundle import load_bundle, save_bundle, verify_bundle
 
-    with pytest.raises(BundleError, match="ONNX"):
-        save_bundle(onnx_classifiers["onnx"], tmp_path / "copy")
+    copy = save_bundle(onnx_classifiers["onnx-int8"], tmp_path / "copy")
+    verify_bundle(copy)
+    original = tiny_bundle_path / "encoder" / "model.safetensors"
+    assert (copy / "encoder" / "model.safetensors").read_bytes() == original.read_bytes()
+    assert load_bundle(copy, backend="torch").predict("Line Cook", "", top_k=1)[0].code
 
 
 def test_empty_input_gives_no_rows(onnx_classifiers):
