@@ -1,5 +1,10 @@
-"""Fine-tuning of the encoder: contrastive (MNRL, with the sentence-transformers Trainer) or
-normalised softmax over one proxy per occupation (a plain torch loop)."""
+"""Contrastive fine-tuning of the encoder, two ways:
+
+- proxy softmax (the default): a proxy-based contrastive loss (normalised softmax, as in
+  Proxy-NCA and NormFace) that contrasts each title with a learned proxy of every occupation;
+  a plain torch loop;
+- MNRL: in-batch negatives plus a sibling hard negative, with the sentence-transformers Trainer.
+"""
 
 from __future__ import annotations
 
@@ -125,7 +130,8 @@ def finetune_proxy_softmax(
     """Fine-tune ``model`` in place so each text's embedding is nearest its occupation's proxy.
 
     The loss is cross-entropy over ``scale`` x cosine(embedding, proxy) for every occupation at
-    once: each step contrasts a text with all 1,016 codes, not only with its batch. Proxies start
+    once: each step contrasts a text with all 1,016 codes (every other proxy is a negative), not
+    only with the texts of its batch. Proxies start
     at ``init_proxies`` (the occupations' official-title embeddings) and are learned too.
     """
     import torch
