@@ -142,7 +142,10 @@ def load_bundle(
     labels = pd.read_csv(path / "labels.csv", dtype=str, keep_default_na=False)
     texts = json.loads((path / "index_texts.json").read_text(encoding="utf-8"))
     threads = threads or int(os.environ.get("JOBCLASS_ENCODER_THREADS") or 0) or None
-    encoder = load_encoder_backend(path / "encoder", settings.encoder_backend, device, settings.max_seq_length, threads)
+    encoder = load_encoder_backend(
+        path / "encoder", settings.encoder_backend, device, settings.max_seq_length, threads,
+        weights_sha256=metadata.get("files", {}).get("encoder/model.safetensors") if verify else None,
+    )
     return JobClassifier(
         encoder=encoder,
         labels=labels,

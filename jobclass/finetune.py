@@ -105,19 +105,13 @@ def finetune_encoder(
 
 
 @dataclass(frozen=True)
-class ProxySettings:
+class ProxySettings(FinetuneSettings):
     """Normalised-softmax fine-tuning: one learned proxy vector per occupation."""
 
     epochs: float = 2.0
-    batch_size: int = 64
-    learning_rate: float = 5e-5  # the encoder's
-    proxy_learning_rate: float = 5e-3
-    scale: float = 20.0  # inverse temperature of the cosine logits
-    warmup_ratio: float = 0.1
-    max_steps: int | None = None
     max_seq_length: int = 24
-    seed: int = 0
-    show_progress: bool = True
+    proxy_learning_rate: float = 5e-3  # ``learning_rate`` is the encoder's
+    scale: float = 20.0  # inverse temperature of the cosine logits
 
 
 def finetune_proxy_softmax(

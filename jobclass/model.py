@@ -65,6 +65,11 @@ class Prediction:
         return asdict(self)
 
 
+def _check_top_k(top_k: int) -> None:
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, not {top_k}")
+
+
 def _group_sums(probs: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Summed probability per group of contiguous equal ``keys``, and each label's group column."""
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
@@ -130,8 +135,7 @@ class JobClassifier:
     # -- prediction --------------------------------------------------------------------------
     def _ranked_columns(self, Q: np.ndarray, probs: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
         """The top-k of each row as flat columns, row-major (posting, rank): the prediction fields."""
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, not {top_k}")
+        _check_top_k(top_k)
         labels = self.labels
         soc6, major = labels["soc6"].to_numpy(), labels["major_group"].to_numpy()
         soc6_probs, soc6_col = _group_sums(probs, soc6)
@@ -174,8 +178,7 @@ class JobClassifier:
 
         Each distinct text of ``frame`` is encoded once; ``batch_size`` bounds the scoring arrays.
         """
-        if not 1 <= top_k <= MAX_TOP_K:
-            raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, not {top_k}")
+        _check_top_k(top_k)  # before the encoding, and for an empty frame too
         titles = frame["title"].fillna("").astype(str).tolist()
         bodies = frame["body"].fillna("").astype(str).tolist() if "body" in frame else [""] * len(frame)
         Q_all = self.embed(titles, bodies)

@@ -49,10 +49,12 @@ def _check_mean_pooling(encoder_dir: Path) -> None:
         raise ValueError(f"{encoder_dir}: only transformer + mean pooling models can run on ONNX, not {kinds} {config}.")
 
 
-def cache_dir_for(encoder_dir: str | Path) -> Path:
+def cache_dir_for(encoder_dir: str | Path, weights_sha256: str | None = None) -> Path:
+    """Where the export of ``encoder_dir`` lives; ``weights_sha256`` spares re-hashing known weights."""
     from jobclass.paths import cache_dir
 
-    return cache_dir() / "onnx" / _weights_digest(Path(encoder_dir))
+    digest = weights_sha256[:16] if weights_sha256 else _weights_digest(Path(encoder_dir))
+    return cache_dir() / "onnx" / digest
 
 
 def _hidden_states_module():
@@ -125,11 +127,11 @@ def export_onnx(encoder_dir: str | Path, out_dir: str | Path, quantize: bool = T
     return {k: out_dir / f for k, f in ONNX_FILES.items() if (out_dir / f).is_file()}
 
 
-def ensure_onnx(encoder_dir: str | Path, backend: str) -> Path:
+def ensure_onnx(encoder_dir: str | Path, backend: str, weights_sha256: str | None = None) -> Path:
     """The cached ONNX file of ``encoder_dir`` for ``backend``, exported on first use."""
     if backend not in ONNX_FILES:
         raise ValueError(f"backend must be one of {sorted(ONNX_FILES)}, not {backend!r}")
-    out_dir = cache_dir_for(encoder_dir)
+    out_dir = cache_dir_for(encoder_dir, weights_sha256)
     path = out_dir / ONNX_FILES[backend]
     if not path.is_file():
         log.info("No ONNX export of %s yet: exporting it (once per model version)", encoder_dir)
@@ -202,12 +204,18 @@ class OnnxEncoder:
 
 
 def load_encoder_backend(
-    encoder_dir: str | Path, backend: str, device: str = "auto", max_seq_length: int = 128, threads: int | None = None
+    encoder_dir: str | Path,
+    backend: str,
+    device: str = "auto",
+    max_seq_length: int = 128,
+    threads: int | None = None,
+    weights_sha256: str | None = None,
 ):
     """The encoder of a saved model on ``backend``: sentence-transformers (torch) or ONNX Runtime.
 
     The ONNX backends run on the CPU; ``device="cuda"`` always takes the torch model. ``threads``
-    caps the encoder's CPU threads (torch's intra-op pool is per process).
+    caps the encoder's CPU threads (torch's intra-op pool is per process). ``weights_sha256`` (a
+    bundle's recorded hash of ``model.safetensors``) names the export without reading the weights.
     """
     from jobclass.encoder import load_encoder
 
@@ -215,7 +223,7 @@ def load_encoder_backend(
         raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "torch" and device != "cuda":
         try:
-            path = ensure_onnx(encoder_dir, backend)
+            path = ensure_onnx(encoder_dir, backend, weights_sha256)
             return OnnxEncoder(path, max_seq_length=max_seq_length, threads=threads, source_dir=encoder_dir)
         except ImportError as exc:
             log.warning(

@@ -18,7 +18,7 @@ from jobclass.benchmarks import Benchmark, excluded_titles, load_benchmark, make
 from jobclass.composed import validation_postings
 from jobclass.corpus import build_corpus, contrastive_pairs
 from jobclass.encoder import encode, load_encoder
-from jobclass.finetune import FinetuneSettings, finetune_encoder
+from jobclass.finetune import FinetuneSettings, ProxySettings, finetune_encoder
 from jobclass.hashing import bucket, frame_hash
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
 from jobclass.model import JobClassifier, ModelSettings
@@ -144,28 +144,29 @@ def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> t
     anchors = corpus[corpus["source"].isin(config.finetune_sources)]
     pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
     val_pairs = contrastive_pairs(anchors, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
-    settings = FinetuneSettings(
-        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
-        seed=config.seed, show_progress=config.show_progress,
-    )
+    settings = _finetune_settings(config, FinetuneSettings)
     metrics = finetune_encoder(encoder, pairs, settings, validation_pairs=val_pairs if len(val_pairs) >= config.batch_size else None)
     return encoder, metrics
 
 
+def _finetune_settings(config: TrainConfig, kind: type[FinetuneSettings]) -> FinetuneSettings:
+    """The fine-tuning settings ``config`` sets, for either objective."""
+    return kind(
+        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
+        seed=config.seed, show_progress=config.show_progress,
+    )
+
+
 def _finetune_proxy(config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy) -> dict[str, float]:
     from jobclass.cleaning import clean_title
-    from jobclass.finetune import ProxySettings, finetune_proxy_softmax
+    from jobclass.finetune import finetune_proxy_softmax
 
     train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
     if config.max_pairs is not None and len(train) > config.max_pairs:
         train = train.sample(n=config.max_pairs, random_state=config.seed)
     init = encode(encoder, [clean_title(t) for t in taxonomy.occupations["title"]])
-    settings = ProxySettings(
-        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
-        seed=config.seed, show_progress=config.show_progress,
-    )
+    settings = _finetune_settings(config, ProxySettings)
     return finetune_proxy_softmax(encoder, train["text"].tolist(), train["label"].to_numpy(), init, settings)
 
 
