@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/accuracy.py [--model data/models/<version>]
 
-Prints every metric on reported-titles and composed-postings (title+body and title only), the
+Prints every metric on reported-titles, composed-postings (title+body and title only) and ad-titles, the
 per-major-group table, and writes them to benchmarks/accuracy.json.
 """
 
@@ -21,6 +21,7 @@ if __name__ == "__main__":
                 "evaluate",
                 "--benchmark", "reported-titles",
                 "--benchmark", "composed-postings",
+                "--benchmark", "ad-titles",
                 "--baselines",
                 "--by-major-group",
                 "--reliability",

@@ -41,9 +41,9 @@ def reported_titles(taxonomy: Taxonomy) -> Benchmark:
 
 
 def load_benchmark(name: str, taxonomy: Taxonomy) -> Benchmark:
-    from jobclass.composed import composed_postings
+    from jobclass.composed import ad_titles, composed_postings
 
-    builders = {"reported-titles": reported_titles, "composed-postings": composed_postings}
+    builders = {"reported-titles": reported_titles, "composed-postings": composed_postings, "ad-titles": ad_titles}
     if name not in builders:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(builders)}")
     return builders[name](taxonomy)

@@ -1,6 +1,7 @@
 """Turn a raw posting (title, body) into encoder input.
 
-The title is kept in full. The body loses HTML, contact details, job-board boilerplate,
+The title keeps its words, less a job ad's decorations (location, pay, schedule, work arrangement,
+requisition numbers, hiring calls), with common abbreviations spelled out. The body loses HTML, contact details, job-board boilerplate,
 punctuation, digits and stop words, and when it is longer than the encoder's window its
 duty-like sentences are kept first (not blind truncation).
 """
@@ -113,19 +114,97 @@ def without_stop_words(tokens: list[str]) -> list[str]:
     return [t for t in tokens if t not in stops]
 
 
+_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|"
+    "OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+# One decoration of an ad title; a segment made only of these (and joiners) is dropped.
+_DECORATION = re.compile(
+    r"(?:\bin\s+)?(?-i:[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3},\s*(?:" + _STATES + r"))\b(?:\s+\d{5})?"  # Chicago, IL
+    r"|\b(?:remote|hybrid|on[- ]?site|in[- ]office|wfh|work\s+from\s+home|telecommute|anywhere|nationwide)\b"
+    r"|(?:\bup\s+to\s+)?\$\s?\d[\d,.]*\s?k?(?:\s*(?:-|to)\s*\$?\s?\d[\d,.]*\s?k?)?"
+    r"(?:\s*(?:/|per|an|a)\s*(?:hr|hour|hourly|yr|year|annually|wk|week|weekly|mo|month))?"  # $22/hr
+    r"|\b\d[\d,.]*\s?k\b|\bdoe\b|\bcompetitive\s+pay\b|\b(?:great\s+|excellent\s+|full\s+)?benefits\b"
+    r"|\bhome\s+(?:daily|nightly|weekly|weekends|every\s+weekend)\b"
+    r"|\b(?:sign(?:ing)?[- ]?on|retention|relocation|referral)?\s*bonus(?:es)?(?:\s+available)?\b"
+    r"|\b(?:full|part)[- ]?time\b|\b(?:prn|per\s+diem|temp|temporary|contract|contractor|seasonal|permanent)\b"
+    r"|\b(?:days?|nights?|evenings?|overnights?|weekends?|1st|2nd|3rd|first|second|third|graveyard|swing|rotating)"
+    r"(?:\s+shifts?)?\b|\bshifts?\b|\b\d{1,2}\s?(?:hr|hour)s?\b|\bm\s?-\s?f\b"
+    r"|\b(?:(?:now|urgently|immediately)\s+)?hiring(?:\s+now|\s+immediately)?\b|\bapply\s+(?:now|today)\b"
+    r"|\bimmediate\s+(?:start|openings?|need)\b|\burgent(?:ly)?\b|\bnew\b|\bhot\s+job\b"
+    r"|(?:\b(?:req(?:uisition)?|job|ref|id)\b\.?\s*(?:id|no|number)?\.?\s*[#:]?\s*|#\s?)[\w-]*\d[\w-]*"
+    r"|\b[mfwhdx](?:\s*/\s*[mfwhdx]){1,3}\b|\ball\s+genders\b",
+    re.IGNORECASE,
+)
+_JOINERS = re.compile(r"^[\s,;:&+/!.*()\[\]-]*(?:(?:and|or|with|w|plus|up|to|available|\d+)\b[\s,;:&+/!.*()\[\]-]*)*$", re.IGNORECASE)
+_SEGMENT_BREAK = re.compile(r"\s+[-\u2013\u2014|\u2022]\s+|\s*[|\u2022]\s*|\s*[(\[]([^)\]]*)[)\]]\s*")
+_HIRING_PREFIX = re.compile(
+    r"^\s*(?:(?:urgent(?:ly)?|now|immediately|we\s*(?:'|a)?re)\s+)*(?:hiring\b|urgent\s*[:!-])\s*[:!-]*\s*", re.IGNORECASE
+)
+_TRAILER = re.compile(  # a location or schedule at the end of the title itself
+    r"(?:\s+(?:in|at)|,)?\s+(?-i:[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3},\s*(?:" + _STATES + r"))\b(?:\s+\d{5})?\s*$"
+    r"|\s+(?:(?:1st|2nd|3rd|first|second|third|nights?|days?|evenings?|overnight|weekends?|graveyard|swing)\s+shift"
+    r"|(?:full|part)[- ]time)\s*$",
+    re.IGNORECASE,
+)
+_LEVEL_SUFFIX = re.compile(r"\s+(?:II|III|IV|(?:level|lvl|grade)\s*\d+|L\d)\s*$")
+_PAY_OR_ID = re.compile(
+    r"(?:\bup\s+to\s+)?\$\s?\d[\d,.]*\s?k?(?:\s*(?:/|per)\s*(?:hr|hour|yr|year|wk|week|mo|month))?|#\s?[\w-]*\d[\w-]*",
+    re.IGNORECASE,
+)
+
+
+def strip_ad_decorations(title: str) -> str:
+    """``title`` without what job ads add to the occupation: location, pay, schedule, work
+    arrangement, requisition numbers, gender tags, hiring calls and trailing level numerals.
+
+    The first segment is the title and always stays (less pay, ids and a leading hiring call); a
+    later segment, or a bracketed one, goes when it holds nothing but decorations. Titles without
+    decorations, such as O*NET's, come back unchanged.
+    """
+    parts = _SEGMENT_BREAK.split(title)
+    # re.split yields text segments, with bracket contents (or None) between them.
+    segments = [p for i, p in enumerate(parts) if i % 2 == 0 or p is not None]
+    kept: list[str] = []
+    for i, segment in enumerate(segments):
+        if not segment or not segment.strip():
+            continue
+        if i == 0 or not kept:
+            core = _PAY_OR_ID.sub(" ", _HIRING_PREFIX.sub("", segment)).rstrip()
+            while _TRAILER.search(core) and _TRAILER.sub("", core).strip():
+                core = _TRAILER.sub("", core)
+            if core.strip(" -:!,"):
+                kept.append(core)
+            continue
+        if not _JOINERS.match(_DECORATION.sub(" ", segment)):
+            kept.append(_PAY_OR_ID.sub(" ", segment))
+    if not kept:
+        return title
+    return _LEVEL_SUFFIX.sub("", " ".join(s.strip() for s in kept)).strip()
+
+
+@lru_cache(maxsize=1)
+def title_abbreviations() -> dict[str, str]:
+    """Ad-title abbreviations and their O*NET wording, ``sr`` -> ``senior``."""
+    return dict(line.split(maxsplit=1) for line in _read_list("title_abbreviations.txt"))
+
+
 def normalize_title(title: str | None) -> str:
     """The comparison key for titles: used to keep benchmark titles out of training."""
     return " ".join(_WORDS.tokenize(_fold(repair_text(title))))
 
 
 def clean_title(title: str | None) -> str:
-    """The title in full: repaired, lower-cased, without contact details, punctuation or digits."""
+    """The title: repaired, without ad decorations or contact details, abbreviations spelled out,
+    lower-cased, without punctuation or digits."""
     return _clean_title(title) if isinstance(title, str) else _clean_title(repair_text(title))
 
 
 @lru_cache(maxsize=8192)
 def _clean_title(title: str) -> str:
-    return " ".join(words(remove_contact_details(repair_text(title)), drop_stop_words=False))
+    text = strip_ad_decorations(remove_contact_details(repair_text(title)))
+    expand = title_abbreviations()
+    return " ".join(expand.get(w, w) for w in words(text, drop_stop_words=False))
 
 
 def split_sentences(text: str) -> list[str]:

@@ -1,9 +1,12 @@
-"""The synthetic "composed-postings" benchmark.
+"""The synthetic benchmarks: "composed-postings" and "ad-titles".
 
 For each occupation with held-out material, one posting is composed from a worker-reported
 title, the occupation's held-out task statements (split off by a hash of the task id, never
 trained on or indexed) and a layer of realistic job-board noise. It is synthetic: it measures
 whether the body adds information, not accuracy on real postings.
+
+"ad-titles" dresses each reported title the way job ads do (a location, pay, schedule, work
+arrangement, requisition number, seniority or level, hiring call), to measure what that costs.
 """
 
 from __future__ import annotations
@@ -83,3 +86,23 @@ def validation_postings(corpus: pd.DataFrame) -> Benchmark:
         pd.Series(titles["text"].to_numpy(), index=titles["code"]),
         pd.Series(tasks["text"].to_numpy(), index=tasks["code"]),
     )
+
+
+AD_PREFIXES = ["", "", "", "Sr. ", "Now Hiring: ", "URGENT: "]
+AD_SUFFIXES = [
+    " - Springfield, IL", " - Austin, TX", " (Remote)", " - Hybrid", " - $22/hr", " - Up to $85,000/yr",
+    " - $5,000 Sign-On Bonus", " - Full Time", " - Night Shift", " (Part-Time)", " #R10442", " (m/w/d)", " II",
+    " | Full-Time | Benefits", " - Req 2231", " - Days, M-F",
+]
+
+
+def ad_titles(taxonomy: Taxonomy) -> Benchmark:
+    """The frozen benchmark: every reported title with a hash-chosen prefix and two ad suffixes."""
+    rows = []
+    for code, title in zip(taxonomy.reported_titles["code"], taxonomy.reported_titles["reported_title"]):
+        key = f"{code}:{title}"
+        first = bucket(f"ad1:{key}", len(AD_SUFFIXES))
+        second = (first + 1 + bucket(f"ad2:{key}", len(AD_SUFFIXES) - 1)) % len(AD_SUFFIXES)
+        dressed = _pick(AD_PREFIXES, f"adp:{key}") + title + AD_SUFFIXES[first] + AD_SUFFIXES[second]
+        rows.append({"title": dressed, "body": "", "code": code})
+    return make_benchmark("ad-titles", pd.DataFrame(rows, columns=["title", "body", "code"]))

@@ -17,7 +17,10 @@ VALIDATION_PERCENT = 5
 # the next VALIDATION_PERCENT compose validation postings (to fit the title/body weight).
 HELD_OUT_TASK_PERCENT = 10
 
-CORPUS_COLUMNS = ["text", "code", "label", "source", "kind", "split"]
+CORPUS_COLUMNS = ["text", "code", "label", "source", "kind", "split", "field_title"]
+# O*NET alternate-title sources that are titles as used at work: incumbent data (02) and employer
+# job postings (10), the kind of text the nightly classifies.
+FIELD_SOURCES = ("02", "10")
 
 SEED_COLUMNS = {"TITLE_RAW": "title", "BODY": "body", "ONET": "onet_code", "ONET_NAME": "onet_title"}
 
@@ -67,10 +70,13 @@ def build_corpus(
     occ = taxonomy.occupations
     alt = taxonomy.alternate_titles
     tasks = taxonomy.tasks[~taxonomy.tasks["task_id"].map(is_held_out_task)]
+    field = alt["sources"].fillna("").str.split(",").map(lambda codes: any(c.strip() in FIELD_SOURCES for c in codes))
     parts = [
         pd.DataFrame({"raw": occ["title"], "code": occ["code"], "source": "official_title", "kind": "title"}),
-        pd.DataFrame({"raw": alt["alternate_title"], "code": alt["code"], "source": "alternate_title", "kind": "title"}),
-        pd.DataFrame({"raw": alt["short_title"], "code": alt["code"], "source": "short_title", "kind": "title"}),
+        pd.DataFrame(
+            {"raw": alt["alternate_title"], "code": alt["code"], "source": "alternate_title", "kind": "title", "field_title": field}
+        ),
+        pd.DataFrame({"raw": alt["short_title"], "code": alt["code"], "source": "short_title", "kind": "title", "field_title": field}),
         pd.DataFrame(
             {
                 "raw": tasks["task"],
@@ -107,6 +113,7 @@ def build_corpus(
             ],
             ignore_index=True,
         )
+    frame["field_title"] = frame.get("field_title", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
     frame = frame[frame["text"] != ""].drop_duplicates(["text", "code"])
     frame["label"] = frame["code"].map(taxonomy.index_of).astype(np.int32)
     held_out_title = (

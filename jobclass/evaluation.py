@@ -20,8 +20,8 @@ def classifier_scores(classifier: JobClassifier, benchmark: Benchmark, use_body:
     bodies = frame["body"].tolist() if use_body else [""] * len(frame)
     chunks = []
     for lo in range(0, len(frame), 1024):
-        Q = classifier.embed(frame["title"].iloc[lo : lo + 1024].tolist(), bodies[lo : lo + 1024])
-        chunks.append(classifier.proba(Q))
+        Q, has_body = classifier.queries(frame["title"].iloc[lo : lo + 1024].tolist(), bodies[lo : lo + 1024])
+        chunks.append(classifier.proba(Q, has_body))
     return np.concatenate(chunks)
 
 

@@ -112,6 +112,7 @@ class ProxySettings(FinetuneSettings):
     max_seq_length: int = 24
     proxy_learning_rate: float = 5e-3  # ``learning_rate`` is the encoder's
     scale: float = 20.0  # inverse temperature of the cosine logits
+    margin: float = 0.0  # additive cosine margin on the true occupation (CosFace); 0: plain softmax
 
 
 def finetune_proxy_softmax(
@@ -170,8 +171,11 @@ def finetune_proxy_softmax(
         features = model.tokenize([texts[i] for i in batch])
         features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
         embeddings = F.normalize(model(features)["sentence_embedding"], dim=-1)
-        logits = settings.scale * embeddings @ F.normalize(proxies, dim=-1).T
-        loss = F.cross_entropy(logits, labels_t[batch].to(device))
+        cosines = embeddings @ F.normalize(proxies, dim=-1).T
+        targets = labels_t[batch].to(device)
+        if settings.margin:
+            cosines = cosines - settings.margin * F.one_hot(targets, cosines.shape[1])
+        loss = F.cross_entropy(settings.scale * cosines, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -139,8 +139,12 @@ class HybridScorer:
     def combine(features: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
         return sum(w * f for w, f in zip(weights, features))
 
-    def proba(self, features: list[np.ndarray]) -> np.ndarray:
-        return softmax(self.combine(features, self.weights), axis=1).astype(np.float32)
+    def proba(self, features: list[np.ndarray], row_scale: np.ndarray | None = None) -> np.ndarray:
+        """Softmax of the weighted features; ``row_scale`` multiplies each row's logits (a temperature)."""
+        logits = self.combine(features, self.weights)
+        if row_scale is not None:
+            logits = logits * np.asarray(row_scale, dtype=np.float32)[:, None]
+        return softmax(logits, axis=1).astype(np.float32)
 
     @classmethod
     def fit(cls, features: list[np.ndarray], y: np.ndarray, init: np.ndarray | None = None) -> HybridScorer:

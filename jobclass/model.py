@@ -39,6 +39,8 @@ class ModelSettings:
     """Inference settings, stored in the bundle's metadata."""
 
     body_weight: float = 0.5  # weight of the title+body vector against the title vector
+    # Inverse temperature for rows with a body: the hybrid is calibrated on titles, postings apart.
+    body_logit_scale: float = 1.0
     review_threshold: float = 0.5  # top-1 score under which a human should review
     max_body_words: int = DEFAULT_BODY_WORDS
     max_seq_length: int = 128
@@ -122,15 +124,25 @@ class JobClassifier:
 
     def embed(self, titles: list[str], bodies: list[str]) -> np.ndarray:
         """Query vectors for (title, body) pairs."""
+        return self.queries(titles, bodies)[0]
+
+    def queries(self, titles: list[str], bodies: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Query vectors for (title, body) pairs, and which rows have a usable body."""
         T, C = self.encode_parts(titles, bodies)
-        return self.combine(T, C, self.settings.body_weight)
+        return self.combine(T, C, self.settings.body_weight), C.any(axis=1)
 
     def features(self, Q: np.ndarray) -> list[np.ndarray]:
         return [self.logistic.log_proba(Q), self.index.label_scores(Q), self.profile.scores(Q)]
 
-    def proba(self, Q: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities over the full label space, (n, n_labels)."""
-        return self.hybrid.proba(self.features(Q))
+    def proba(self, Q: np.ndarray, has_body: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities over the full label space, (n, n_labels).
+
+        Rows flagged in ``has_body`` get the posting temperature (``settings.body_logit_scale``).
+        """
+        scale = np.ones(len(Q), dtype=np.float32)
+        if has_body is not None:
+            scale[np.asarray(has_body, dtype=bool)] = self.settings.body_logit_scale
+        return self.hybrid.proba(self.features(Q), scale)
 
     # -- prediction --------------------------------------------------------------------------
     def _ranked_columns(self, Q: np.ndarray, probs: np.ndarray, top_k: int) -> dict[str, np.ndarray]:
@@ -165,8 +177,8 @@ class JobClassifier:
         }
 
     def predict(self, title: str | None, body: str | None = "", top_k: int = 5) -> list[Prediction]:
-        Q = self.embed([title or ""], [body or ""])
-        columns = self._ranked_columns(Q, self.proba(Q), top_k)
+        Q, has_body = self.queries([title or ""], [body or ""])
+        columns = self._ranked_columns(Q, self.proba(Q, has_body), top_k)
         fields = {"onet_code": "code", "onet_title": "title"}
         return [
             Prediction(**{fields.get(k, k): v[i].item() if hasattr(v[i], "item") else v[i] for k, v in columns.items()})
@@ -181,12 +193,12 @@ class JobClassifier:
         _check_top_k(top_k)  # before the encoding, and for an empty frame too
         titles = frame["title"].fillna("").astype(str).tolist()
         bodies = frame["body"].fillna("").astype(str).tolist() if "body" in frame else [""] * len(frame)
-        Q_all = self.embed(titles, bodies)
+        Q_all, has_body_all = self.queries(titles, bodies)
         posting_ids = np.asarray(frame["posting_id"].tolist(), dtype=object)
         parts = []
         for lo in range(0, len(frame), batch_size):
             Q = Q_all[lo : lo + batch_size]
-            columns = self._ranked_columns(Q, self.proba(Q), top_k)
+            columns = self._ranked_columns(Q, self.proba(Q, has_body_all[lo : lo + batch_size]), top_k)
             parts.append(pd.DataFrame({"posting_id": np.repeat(posting_ids[lo : lo + batch_size], top_k), **columns}))
         if not parts:
             return pd.DataFrame(columns=PREDICTION_COLUMNS)

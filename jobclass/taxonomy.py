@@ -18,7 +18,8 @@ class Taxonomy:
     """One row per occupation (the label space, sorted by code) plus its text views.
 
     ``occupations`` columns: code, title, description, soc6, major_group, job_zone.
-    ``alternate_titles``: code, alternate_title, short_title.
+    ``alternate_titles``: code, alternate_title, short_title, sources (O*NET's comma-separated
+    source codes: 02 is incumbent data, 10 employer job postings).
     ``tasks``: code, task_id, task, task_type.
     ``reported_titles``: code, reported_title.
     """
@@ -103,8 +104,8 @@ def load_taxonomy(onet_dir: Path = ONET_DIR) -> Taxonomy:
     ]
 
     alt = _read(onet_dir, "alternate_titles.txt.gz").rename(
-        columns={CODE: "code", "Alternate Title": "alternate_title", "Short Title": "short_title"}
-    )[["code", "alternate_title", "short_title"]]
+        columns={CODE: "code", "Alternate Title": "alternate_title", "Short Title": "short_title", "Source(s)": "sources"}
+    )[["code", "alternate_title", "short_title", "sources"]]
     alt["short_title"] = alt["short_title"].where(alt["short_title"] != "n/a", "")
 
     tasks = _read(onet_dir, "task_statements.txt.gz").rename(

@@ -50,12 +50,16 @@ class TrainConfig:
     # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
     finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
     finetune_max_seq_length: int = 24
+    proxy_scale: float = 20.0
+    proxy_margin: float = 0.0
+    # How often a field title (incumbent-reported or from job postings) is drawn per epoch.
+    field_title_weight: int = 1
     max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
     lr_c: float = 10.0
     lr_max_iter: int = 300
     body_weight: float = 0.5
     fit_body_weight: bool = True
-    benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings")
+    benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings", "ad-titles")
     benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
     seed: int = 0
     show_progress: bool = True
@@ -163,10 +167,13 @@ def _finetune_proxy(config: TrainConfig, encoder: SentenceTransformer, corpus: p
     from jobclass.finetune import finetune_proxy_softmax
 
     train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
+    if config.field_title_weight > 1:
+        field = train[train["field_title"]]
+        train = pd.concat([train, *[field] * (config.field_title_weight - 1)], ignore_index=True)
     if config.max_pairs is not None and len(train) > config.max_pairs:
         train = train.sample(n=config.max_pairs, random_state=config.seed)
     init = encode(encoder, [clean_title(t) for t in taxonomy.occupations["title"]])
-    settings = _finetune_settings(config, ProxySettings)
+    settings = replace(_finetune_settings(config, ProxySettings), scale=config.proxy_scale, margin=config.proxy_margin)
     return finetune_proxy_softmax(encoder, train["text"].tolist(), train["label"].to_numpy(), init, settings)
 
 
@@ -258,10 +265,12 @@ def train_model(
         classifier.settings.review_threshold = choose_review_threshold(probs_val, y_val)
     postings = validation_postings(corpus)
     if config.fit_body_weight and len(postings):
-        classifier.settings.body_weight = fit_body_weight(classifier, postings)
+        settings = classifier.settings
+        settings.body_weight, settings.body_logit_scale = fit_posting_calibration(classifier, postings)
     log.info(
-        "Hybrid weights %s, review threshold %.3f, body weight %.2f",
+        "Hybrid weights %s, review threshold %.3f, body weight %.2f, posting logit scale %.2f",
         classifier.hybrid.weights.tolist(), classifier.settings.review_threshold, classifier.settings.body_weight,
+        classifier.settings.body_logit_scale,
     )
     step("calibrate", t0)
 
@@ -294,21 +303,37 @@ def train_model(
 BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
-def fit_body_weight(classifier: JobClassifier, postings: Benchmark) -> float:
-    """The title/body mixing weight with the best validation log-likelihood."""
+def fit_posting_calibration(classifier: JobClassifier, postings: Benchmark) -> tuple[float, float]:
+    """The title/body mixing weight and the posting temperature with the best validation likelihood.
+
+    For each weight of :data:`BODY_WEIGHT_GRID` the logit scale of rows with a body is fitted by
+    maximum likelihood; the pair with the highest log-likelihood wins.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
     from jobclass.evaluation import benchmark_labels
 
     T, C = classifier.encode_parts(postings.frame["title"].tolist(), postings.frame["body"].tolist())
     y = benchmark_labels(postings, classifier.codes)
     rows = np.arange(len(y))
 
-    def log_likelihood(weight: float) -> float:
-        probs = classifier.proba(classifier.combine(T, C, weight))
-        return float(np.log(np.maximum(probs[rows, y], 1e-12)).mean())
+    def fitted_scale(weight: float) -> tuple[float, float]:
+        logits = classifier.hybrid.combine(classifier.features(classifier.combine(T, C, weight)), classifier.hybrid.weights)
 
-    scores = {w: log_likelihood(w) for w in BODY_WEIGHT_GRID}
-    log.info("Body weight validation log-likelihood on %d postings: %s", len(y), {w: round(v, 3) for w, v in scores.items()})
-    return max(scores, key=scores.get)
+        def nll(scale: float) -> float:
+            return float(-log_softmax(scale * logits, axis=1)[rows, y].mean())
+
+        best = minimize_scalar(nll, bounds=(0.1, 10.0), method="bounded")
+        return float(best.x), -float(best.fun)
+
+    fits = {w: fitted_scale(w) for w in BODY_WEIGHT_GRID}
+    log.info(
+        "Posting calibration on %d validation postings (weight: scale, log-likelihood): %s",
+        len(y), {w: (round(sc, 2), round(ll, 3)) for w, (sc, ll) in fits.items()},
+    )
+    weight = max(fits, key=lambda w: fits[w][1])
+    return weight, round(fits[weight][0], 4)
 
 
 def evaluate_on(classifier: JobClassifier, name: str, taxonomy: Taxonomy, limit: int | None = None) -> dict[str, Any]:

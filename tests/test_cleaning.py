@@ -11,6 +11,8 @@ from jobclass.cleaning import (
     repair_text,
     select_body_words,
     stop_words,
+    strip_ad_decorations,
+    words,
 )
 
 
@@ -20,7 +22,7 @@ from jobclass.cleaning import (
         ("Registered Nurse - ICU", "registered nurse icu"),
         ("SENIOR SOFTWARE ENGINEER", "senior software engineer"),
         ("<b>Line</b> Cook &amp; Prep", "line cook prep"),
-        ("Dev (C++/C#) 2nd shift", "dev c++ c# nd shift"),
+        ("Dev (C++/C#) 2nd shift", "dev c++ c#"),
         ("Café Manager", "cafe manager"),
         ("Director of Operations", "director of operations"),  # title kept in full: no stop-word removal
         ("Driver — call 555-123-4567", "driver call"),
@@ -33,6 +35,43 @@ from jobclass.cleaning import (
 )
 def test_clean_title(raw, expected):
     assert clean_title(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Registered Nurse - ICU - $5,000 Sign-On Bonus!", "registered nurse icu"),
+        ("Software Engineer III (Remote)", "software engineer"),
+        ("Sr. Accountant | Hybrid | Chicago, IL", "senior accountant"),
+        ("URGENT HIRING: Warehouse Associate 1st Shift $18/hr", "warehouse associate"),
+        ("Forklift Operator - 2nd Shift - $19/hr + Benefits", "forklift operator"),
+        ("CDL-A Truck Driver - Home Weekly - Up to $1,800/wk", "cdl a truck driver"),
+        ("Nurse Practitioner in Austin, TX", "nurse practitioner"),
+        ("Java Developer (m/w/d)", "java developer"),
+        ("Rental Counter Clerk #R10442 | Full-Time | Benefits", "rental counter clerk"),
+        ("Accountant - Req #12345", "accountant"),
+        ("Now Hiring: Line Cook", "line cook"),
+        ("Dir. of Mktg", "director of marketing"),
+        # decorations are removed only where ads put them: these words belong to the title
+        ("Shift Supervisor", "shift supervisor"),
+        ("Remote Sensing Analyst", "remote sensing analyst"),
+        ("Urgent Care Physician", "urgent care physician"),
+        ("Psychiatric Technician (PT)", "psychiatric technician pt"),
+        ("Police Commanding Officer (Police CO)", "police commanding officer police co"),
+        ("Contract Specialist - Contract Management", "contract specialist contract management"),
+        ("Remote", "remote"),  # never strip a title to nothing
+    ],
+)
+def test_clean_title_drops_ad_decorations(raw, expected):
+    assert clean_title(raw) == expected
+
+
+def test_onet_titles_lose_no_words_to_the_decoration_rules(taxonomy):
+    alt = taxonomy.alternate_titles
+    titles = set(alt["alternate_title"]) | set(alt["short_title"]) - {""} | set(taxonomy.occupations["title"])
+    titles |= set(taxonomy.reported_titles["reported_title"])
+    changed = [t for t in titles if words(strip_ad_decorations(t), False) != words(t, False)]
+    assert changed == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """A tiny real model, trained end to end: predictions, bundle round trip, reachability, CLI."""
 
 import copy
+import dataclasses
 import json
 import shutil
 
@@ -136,3 +137,40 @@ def test_cli_predict_prints_ranked_codes(tiny_bundle_path, capsys):
 def test_cli_predict_without_a_model_says_what_to_run(capsys):
     assert main(["predict", "--title", "Nurse"]) == 2
     assert "jobclass train" in capsys.readouterr().err
+
+
+def test_posting_temperature_sharpens_only_rows_with_a_body(tiny_classifier):
+    sharper = copy.copy(tiny_classifier)
+    sharper.settings = dataclasses.replace(tiny_classifier.settings, body_logit_scale=2.0)
+    base = tiny_classifier.predict_frame(POSTINGS, top_k=3).set_index(["posting_id", "rank"])
+    sharp = sharper.predict_frame(POSTINGS, top_k=3).set_index(["posting_id", "rank"])
+    assert (base["onet_code"] == sharp["onet_code"]).all()  # a temperature never reorders
+    titles_only = ["p3", "p4"]  # empty and missing bodies
+    np.testing.assert_allclose(sharp.loc[titles_only, "score"], base.loc[titles_only, "score"], rtol=1e-6)
+    for posting in ("p1", "p2"):
+        assert sharp.loc[(posting, 1), "score"] > base.loc[(posting, 1), "score"]
+
+
+def test_posting_calibration_fits_weight_and_temperature(tiny_classifier, taxonomy):
+    from scipy.special import log_softmax
+
+    from jobclass.composed import compose_postings
+    from jobclass.evaluation import benchmark_labels
+    from jobclass.training import BODY_WEIGHT_GRID, fit_posting_calibration
+
+    tasks = taxonomy.tasks.groupby("code").head(3)
+    codes = tasks["code"].drop_duplicates().iloc[:40]
+    tasks = tasks[tasks["code"].isin(codes)]
+    titles = taxonomy.occupations.set_index("code").loc[codes, "title"]
+    postings = compose_postings("test-postings", titles, pd.Series(tasks["task"].to_numpy(), index=tasks["code"]))
+    weight, scale = fit_posting_calibration(tiny_classifier, postings)
+    assert weight in BODY_WEIGHT_GRID and 0.1 <= scale <= 10.0
+
+    fitted = copy.copy(tiny_classifier)
+    fitted.settings = dataclasses.replace(tiny_classifier.settings, body_weight=weight)
+    Q, has_body = fitted.queries(postings.frame["title"].tolist(), postings.frame["body"].tolist())
+    assert has_body.all()
+    y = benchmark_labels(postings, fitted.codes)
+    logits = fitted.hybrid.combine(fitted.features(Q), fitted.hybrid.weights)
+    nll = lambda s: -log_softmax(s * logits, axis=1)[np.arange(len(y)), y].mean()  # noqa: E731
+    assert nll(scale) <= nll(1.0) + 1e-6

@@ -1,7 +1,7 @@
 """The vendored O*NET 29.3 tables load into a complete, consistent label space."""
 
 from jobclass.benchmarks import excluded_titles, reported_titles
-from jobclass.cleaning import normalize_title
+from jobclass.cleaning import clean_title, normalize_title
 from jobclass.composed import composed_postings
 from jobclass.corpus import build_corpus, contrastive_pairs, read_labelled_postings
 from jobclass.paths import ONET_DIR
@@ -51,6 +51,16 @@ def test_corpus_has_no_benchmark_title(taxonomy):
     assert set(corpus["code"]) == set(taxonomy.codes)  # every code keeps examples
     assert {"train", "validation"} == set(corpus["split"])
     assert not (set(corpus.loc[corpus.split == "train", "text"]) & set(corpus.loc[corpus.split == "validation", "text"]))
+
+
+def test_field_titles_are_those_from_incumbents_or_job_postings(taxonomy):
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy))
+    field = corpus[corpus["field_title"]]
+    assert set(field["source"]) <= {"alternate_title", "short_title"}
+    alt = taxonomy.alternate_titles
+    field_alt = alt[alt["sources"].str.contains(r"\b(?:02|10)\b")]
+    assert set(field.loc[field["source"] == "alternate_title", "text"]) <= set(field_alt["alternate_title"].map(clean_title))
+    assert 0.1 < corpus.loc[corpus["kind"] == "title", "field_title"].mean() < 0.5
 
 
 def test_composed_postings_use_held_out_tasks_only(taxonomy):

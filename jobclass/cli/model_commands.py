@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a model (and the baselines) on a frozen benchmark")
-    evaluate.add_argument("--benchmark", action="append", choices=["reported-titles", "composed-postings"])
+    evaluate.add_argument("--benchmark", action="append", choices=["reported-titles", "composed-postings", "ad-titles"])
     evaluate.add_argument("--model", type=Path, help="bundle directory (default: the champion)")
     evaluate.add_argument("--baselines", action="store_true", help="also score TF-IDF and untrained-MiniLM anchors")
     evaluate.add_argument("--title-only", action="store_true", help="ignore posting bodies")
