@@ -10,8 +10,9 @@ Each measurement runs in its own process, so that its peak RSS is its own:
   the seed's encoder (torch fp32) and, when ``--backend`` is another, with that one too.
 
 The N postings repeat the vendored USAJOBS sample with new ids; each copy after the first adds a
-location to its titles ("... - Denver, CO"), so that copies are new texts and the pipeline's
+unit to its titles ("... - Northern Region"), so that copies are new texts and the pipeline's
 duplicate-skipping (each distinct text of a chunk once) meets only the sample's own duplicates.
+(A location suffix would not do: title cleaning drops "- Denver, CO" as an ad decoration.)
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 INTERVAL = ("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00")
 CHUNK_SIZE = 1000  # classify_interval's default
-LOCATIONS = ["Denver, CO", "Austin, TX", "Remote", "Atlanta, GA", "Seattle, WA", "Boston, MA", "Phoenix, AZ",
-             "Chicago, IL", "Omaha, NE", "Portland, OR", "Raleigh, NC", "Tampa, FL", "Detroit, MI", "Reno, NV"]
+UNITS = ["Northern Region", "Southern Region", "Central Office", "Field Operations", "Headquarters Staff",
+         "Regional Office", "Eastern Division", "Western Division", "Pacific Region", "Mountain Region",
+         "Coastal District", "Metro Area", "Gulf Region", "Plains Region"]
 
 
 def peak_rss_mib() -> float:
@@ -40,7 +42,7 @@ def peak_rss_mib() -> float:
 
 
 def postings(n: int) -> list[dict]:
-    """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a location."""
+    """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a unit."""
     from jobclass.paths import DEMO_POSTINGS
     from jobclass.postings import read_postings_file
 
@@ -51,7 +53,7 @@ def postings(n: int) -> list[dict]:
         copy = i // len(base)
         record["id"] = f"bench-{copy:03d}-{record['id']}"
         if copy:
-            record["title"] = f"{record['title']} - {LOCATIONS[(copy - 1) % len(LOCATIONS)]}"
+            record["title"] = f"{record['title']} - {UNITS[(copy - 1) % len(UNITS)]}"
         out.append(record)
     return out
 
