@@ -118,13 +118,18 @@ _STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|"
     "OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
 )
+_CITY_STATE = r"(?-i:[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3},\s*(?:" + _STATES + r"))\b(?:\s+\d{5})?"  # Chicago, IL
+_PAY_AMOUNT = r"(?:\bup\s+to\s+)?\$\s?\d[\d,.]*\s?k?"
+_PAY = (  # $22/hr, up to $85,000/yr, $45k - $60k
+    _PAY_AMOUNT + r"(?:\s*(?:-|to)\s*\$?\s?\d[\d,.]*\s?k?)?"
+    r"(?:\s*(?:/|per|an|a)\s*(?:hr|hour|hourly|yr|year|annually|wk|week|weekly|mo|month))?"
+)
 # One decoration of an ad title; a segment made only of these (and joiners) is dropped.
 _DECORATION = re.compile(
-    r"(?:\bin\s+)?(?-i:[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3},\s*(?:" + _STATES + r"))\b(?:\s+\d{5})?"  # Chicago, IL
-    r"|\b(?:remote|hybrid|on[- ]?site|in[- ]office|wfh|work\s+from\s+home|telecommute|anywhere|nationwide)\b"
-    r"|(?:\bup\s+to\s+)?\$\s?\d[\d,.]*\s?k?(?:\s*(?:-|to)\s*\$?\s?\d[\d,.]*\s?k?)?"
-    r"(?:\s*(?:/|per|an|a)\s*(?:hr|hour|hourly|yr|year|annually|wk|week|weekly|mo|month))?"  # $22/hr
-    r"|\b\d[\d,.]*\s?k\b|\bdoe\b|\bcompetitive\s+pay\b|\b(?:great\s+|excellent\s+|full\s+)?benefits\b"
+    r"(?:\bin\s+)?" + _CITY_STATE
+    + r"|\b(?:remote|hybrid|on[- ]?site|in[- ]office|wfh|work\s+from\s+home|telecommute|anywhere|nationwide)\b|"
+    + _PAY
+    + r"|\b\d[\d,.]*\s?k\b|\bdoe\b|\bcompetitive\s+pay\b|\b(?:great\s+|excellent\s+|full\s+)?benefits\b"
     r"|\bhome\s+(?:daily|nightly|weekly|weekends|every\s+weekend)\b"
     r"|\b(?:sign(?:ing)?[- ]?on|retention|relocation|referral)?\s*bonus(?:es)?(?:\s+available)?\b"
     r"|\b(?:full|part)[- ]?time\b|\b(?:prn|per\s+diem|temp|temporary|contract|contractor|seasonal|permanent)\b"
@@ -142,15 +147,14 @@ _HIRING_PREFIX = re.compile(
     r"^\s*(?:(?:urgent(?:ly)?|now|immediately|we\s*(?:'|a)?re)\s+)*(?:hiring\b|urgent\s*[:!-])\s*[:!-]*\s*", re.IGNORECASE
 )
 _TRAILER = re.compile(  # a location or schedule at the end of the title itself
-    r"(?:\s+(?:in|at)|,)?\s+(?-i:[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3},\s*(?:" + _STATES + r"))\b(?:\s+\d{5})?\s*$"
+    r"(?:\s+(?:in|at)|,)?\s+" + _CITY_STATE + r"\s*$"
     r"|\s+(?:(?:1st|2nd|3rd|first|second|third|nights?|days?|evenings?|overnight|weekends?|graveyard|swing)\s+shift"
     r"|(?:full|part)[- ]time)\s*$",
     re.IGNORECASE,
 )
 _LEVEL_SUFFIX = re.compile(r"\s+(?:II|III|IV|(?:level|lvl|grade)\s*\d+|L\d)\s*$")
-_PAY_OR_ID = re.compile(
-    r"(?:\bup\s+to\s+)?\$\s?\d[\d,.]*\s?k?(?:\s*(?:/|per)\s*(?:hr|hour|yr|year|wk|week|mo|month))?|#\s?[\w-]*\d[\w-]*",
-    re.IGNORECASE,
+_PAY_OR_ID = re.compile(  # within the title itself: an amount, a unit only after "/" or "per"
+    _PAY_AMOUNT + r"(?:\s*(?:/|per)\s*(?:hr|hour|yr|year|wk|week|mo|month))?|#\s?[\w-]*\d[\w-]*", re.IGNORECASE
 )
 
 
@@ -171,8 +175,8 @@ def strip_ad_decorations(title: str) -> str:
             continue
         if i == 0 or not kept:
             core = _PAY_OR_ID.sub(" ", _HIRING_PREFIX.sub("", segment)).rstrip()
-            while _TRAILER.search(core) and _TRAILER.sub("", core).strip():
-                core = _TRAILER.sub("", core)
+            while (trimmed := _TRAILER.sub("", core)) != core and trimmed.strip():
+                core = trimmed
             if core.strip(" -:!,"):
                 kept.append(core)
             continue

@@ -113,7 +113,7 @@ def build_corpus(
             ],
             ignore_index=True,
         )
-    frame["field_title"] = frame.get("field_title", pd.Series(False, index=frame.index)).fillna(False).astype(bool)
+    frame["field_title"] = frame["field_title"].fillna(False).astype(bool)  # only alternate and short titles have it
     frame = frame[frame["text"] != ""].drop_duplicates(["text", "code"])
     frame["label"] = frame["code"].map(taxonomy.index_of).astype(np.int32)
     held_out_title = (

@@ -139,9 +139,12 @@ class HybridScorer:
     def combine(features: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
         return sum(w * f for w, f in zip(weights, features))
 
+    def logits(self, features: list[np.ndarray]) -> np.ndarray:
+        return self.combine(features, self.weights)
+
     def proba(self, features: list[np.ndarray], row_scale: np.ndarray | None = None) -> np.ndarray:
         """Softmax of the weighted features; ``row_scale`` multiplies each row's logits (a temperature)."""
-        logits = self.combine(features, self.weights)
+        logits = self.logits(features)
         if row_scale is not None:
             logits = logits * np.asarray(row_scale, dtype=np.float32)[:, None]
         return softmax(logits, axis=1).astype(np.float32)

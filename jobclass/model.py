@@ -139,9 +139,9 @@ class JobClassifier:
 
         Rows flagged in ``has_body`` get the posting temperature (``settings.body_logit_scale``).
         """
-        scale = np.ones(len(Q), dtype=np.float32)
-        if has_body is not None:
-            scale[np.asarray(has_body, dtype=bool)] = self.settings.body_logit_scale
+        scale = None
+        if has_body is not None and self.settings.body_logit_scale != 1.0:
+            scale = np.where(np.asarray(has_body, dtype=bool), np.float32(self.settings.body_logit_scale), np.float32(1.0))
         return self.hybrid.proba(self.features(Q), scale)
 
     # -- prediction --------------------------------------------------------------------------

@@ -50,8 +50,8 @@ class TrainConfig:
     # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
     finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
     finetune_max_seq_length: int = 24
-    proxy_scale: float = 20.0
-    proxy_margin: float = 0.0
+    proxy_scale: float = ProxySettings.scale
+    proxy_margin: float = ProxySettings.margin
     # How often a field title (incumbent-reported or from job postings) is drawn per epoch.
     field_title_weight: int = 1
     max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
@@ -319,7 +319,7 @@ def fit_posting_calibration(classifier: JobClassifier, postings: Benchmark) -> t
     rows = np.arange(len(y))
 
     def fitted_scale(weight: float) -> tuple[float, float]:
-        logits = classifier.hybrid.combine(classifier.features(classifier.combine(T, C, weight)), classifier.hybrid.weights)
+        logits = classifier.hybrid.logits(classifier.features(classifier.combine(T, C, weight)))
 
         def nll(scale: float) -> float:
             return float(-log_softmax(scale * logits, axis=1)[rows, y].mean())

@@ -171,6 +171,6 @@ def test_posting_calibration_fits_weight_and_temperature(tiny_classifier, taxono
     Q, has_body = fitted.queries(postings.frame["title"].tolist(), postings.frame["body"].tolist())
     assert has_body.all()
     y = benchmark_labels(postings, fitted.codes)
-    logits = fitted.hybrid.combine(fitted.features(Q), fitted.hybrid.weights)
+    logits = fitted.hybrid.logits(fitted.features(Q))
     nll = lambda s: -log_softmax(s * logits, axis=1)[np.arange(len(y)), y].mean()  # noqa: E731
     assert nll(scale) <= nll(1.0) + 1e-6
