@@ -133,16 +133,22 @@ _DECORATION = re.compile(
     r"|\bhome\s+(?:daily|nightly|weekly|weekends|every\s+weekend)\b"
     r"|\b(?:sign(?:ing)?[- ]?on|retention|relocation|referral)?\s*bonus(?:es)?(?:\s+available)?\b"
     r"|\b(?:full|part)[- ]?time\b|\b(?:prn|per\s+diem|temp|temporary|contract|contractor|seasonal|permanent)\b"
-    r"|\b(?:days?|nights?|evenings?|overnights?|weekends?|1st|2nd|3rd|first|second|third|graveyard|swing|rotating)"
-    r"(?:\s+shifts?)?\b|\bshifts?\b|\b\d{1,2}\s?(?:hr|hour)s?\b|\bm\s?-\s?f\b"
+    r"|\b(?:ft|pt)\s*/\s*(?:ft|pt)\b|\b\d+\+?\s*(?:weeks?|wks?|months?|mos?)\b|\bcontract[- ]to[- ]hire\b"
+    r"|\b(?:all\s+)?(?:days?|nights?|evenings?|overnights?|weekends?|1st|2nd|3rd|first|second|third|graveyard|swing|rotating)"
+    r"(?:\s+shifts?)?\b|\b(?:all\s+)?shifts?\b|\b\d{1,2}\s?(?:hr|hour)s?\b|\bm\s?-\s?f\b"
+    r"|\b(?:weekly|daily|same[- ]day|bi-?weekly)\s+pay(?:outs?)?\b|\b(?:earn|make)\b|\b(?:cash\s+)?tips\b"
+    r"|\bentry[- ]level\b|\bno\s+experience(?:\s+(?:needed|required|necessary))?\b|\bwill\s+train\b"
+    r"|\b(?:paid\s+)?training\s+provided\b|\bpaid\s+training\b|\b[\w/+-]+\s+(?:preferred|required|a\s+plus)\b"
+    r"|\b(?:20\d\d(?:\s*[-/]\s*(?:20)?\d\d)?\s+)?school\s+year\b|\b20\d\d\s*[-/]\s*(?:20)?\d\d\b"
+    r"|\b(?:us|usa|u\.s\.|united\s+states|uk|canada|us[- ]based)\b"
     r"|\b(?:(?:now|urgently|immediately)\s+)?hiring(?:\s+now|\s+immediately)?\b|\bapply\s+(?:now|today)\b"
     r"|\bimmediate\s+(?:start|openings?|need)\b|\burgent(?:ly)?\b|\bnew\b|\bhot\s+job\b"
     r"|(?:\b(?:req(?:uisition)?|job|ref|id)\b\.?\s*(?:id|no|number)?\.?\s*[#:]?\s*|#\s?)[\w-]*\d[\w-]*"
     r"|\b[mfwhdx](?:\s*/\s*[mfwhdx]){1,3}\b|\ball\s+genders\b",
     re.IGNORECASE,
 )
-_JOINERS = re.compile(r"^[\s,;:&+/!.*()\[\]-]*(?:(?:and|or|with|w|plus|up|to|available|\d+)\b[\s,;:&+/!.*()\[\]-]*)*$", re.IGNORECASE)
-_SEGMENT_BREAK = re.compile(r"\s+[-\u2013\u2014|\u2022]\s+|\s*[|\u2022]\s*|\s*[(\[]([^)\]]*)[)\]]\s*")
+_JOINERS = re.compile(r"^[\s,;:&+/!.*%()\[\]-]*(?:(?:and|or|with|w|plus|up|to|available|\d+)\b[\s,;:&+/!.*%()\[\]-]*)*$", re.IGNORECASE)
+_SEGMENT_BREAK = re.compile(r"\s+[-\u2013\u2014|\u2022]\s+|\s*(?:[|\u2022]|\*+)\s*|\s*[(\[]([^)\]]*)[)\]]\s*")
 _HIRING_PREFIX = re.compile(
     r"^\s*(?:(?:urgent(?:ly)?|now|immediately|we\s*(?:'|a)?re)\s+)*(?:hiring\b|urgent\s*[:!-])\s*[:!-]*\s*", re.IGNORECASE
 )

@@ -52,6 +52,17 @@ def test_clean_title(raw, expected):
         ("Accountant - Req #12345", "accountant"),
         ("Now Hiring: Line Cook", "line cook"),
         ("Dir. of Mktg", "director of marketing"),
+        ("Dental Assistant *Sign On Bonus*", "dental assistant"),
+        ("Certified Nursing Assistant (CNA) - FT/PT - All Shifts", "certified nursing assistant cna"),
+        ("Delivery Driver - Earn up to $25/hr + Tips", "delivery driver"),
+        ("Data Analyst (Contract, 6 months)", "data analyst"),
+        ("Line Cook - NOW HIRING - Weekly Pay", "line cook"),
+        ("Senior Accountant - CPA Preferred", "senior accountant"),
+        ("Electrician Apprentice - No Experience Needed", "electrician apprentice"),
+        ("Medical Assistant - Pediatrics - Entry Level", "medical assistant pediatrics"),
+        ("Teacher - 3rd Grade - 2025-2026 School Year", "teacher rd grade"),
+        ("Software Developer - Java/Spring - 100% Remote", "software developer java spring"),
+        ("Sr. Software Engineer, Platform - Remote US", "senior software engineer platform"),
         # decorations are removed only where ads put them: these words belong to the title
         ("Shift Supervisor", "shift supervisor"),
         ("Remote Sensing Analyst", "remote sensing analyst"),
@@ -59,6 +70,8 @@ def test_clean_title(raw, expected):
         ("Psychiatric Technician (PT)", "psychiatric technician pt"),
         ("Police Commanding Officer (Police CO)", "police commanding officer police co"),
         ("Contract Specialist - Contract Management", "contract specialist contract management"),
+        ("Part Time Flexible Clerk (PTF Clerk)", "part time flexible clerk ptf clerk"),
+        ("Travel Nurse - 13 Weeks", "travel nurse"),
         ("Remote", "remote"),  # never strip a title to nothing
     ],
 )
