@@ -50,6 +50,17 @@ class LogisticHead:
             coef[classes], intercept[classes] = lr.coef_, lr.intercept_
         return cls(coef=coef, intercept=intercept, seen=seen)
 
+    def prior_corrected(self, log_prior: np.ndarray, strength: float) -> LogisticHead:
+        """This head with ``strength`` x the training label prior taken out of its intercepts.
+
+        A label's training frequency here is how many titles O*NET lists for it ("Production
+        Workers, All Other" has 2,510, "Chiropractors" 2), not how often it occurs in postings.
+        ``strength`` 1 removes that prior entirely (a class-balanced model), 0 keeps it (logit
+        adjustment, Menon et al. 2021).
+        """
+        intercept = np.where(self.seen.astype(bool), self.intercept - strength * np.asarray(log_prior), 0.0)
+        return LogisticHead(coef=self.coef, intercept=intercept.astype(np.float32), seen=self.seen)
+
     def log_proba(self, X: np.ndarray) -> np.ndarray:
         """Log-probabilities over the seen labels; an unseen label gets the row's median.
 
@@ -108,6 +119,12 @@ class SemanticIndex:
         sims = self.vectors[lo:hi] @ q
         best = int(np.argmax(sims))
         return self.texts[lo + best], float(sims[best])
+
+
+def label_log_prior(y: np.ndarray, n_labels: int) -> np.ndarray:
+    """Log of each label's share of ``y``, add-one smoothed: the prior a classifier learns from it."""
+    counts = np.bincount(y, minlength=n_labels).astype(np.float64) + 1.0
+    return np.log(counts / counts.sum())
 
 
 @dataclass

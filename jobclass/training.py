@@ -20,7 +20,7 @@ from jobclass.corpus import build_corpus, contrastive_pairs
 from jobclass.encoder import encode, load_encoder
 from jobclass.finetune import FinetuneSettings, ProxySettings, finetune_encoder
 from jobclass.hashing import bucket, frame_hash
-from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
+from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex, label_log_prior
 from jobclass.model import JobClassifier, ModelSettings
 from jobclass.taxonomy import Taxonomy, load_taxonomy
 
@@ -55,6 +55,9 @@ class TrainConfig:
     # How often a field title (incumbent-reported or from job postings) is drawn per epoch.
     field_title_weight: int = 1
     max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
+    # Strength of the training-prior correction of the LR head (see LogisticHead.prior_corrected);
+    # None: fitted on class-balanced validation likelihood.
+    prior_correction: float | None = None
     lr_c: float = 10.0
     lr_max_iter: int = 300
     body_weight: float = 0.5
@@ -259,6 +262,12 @@ def train_model(
         settings=ModelSettings(body_weight=config.body_weight),
     )
     if len(val_titles):
+        log_prior = label_log_prior(y, n_labels)
+        strength = config.prior_correction
+        if strength is None:
+            strength = fit_prior_correction(logistic, X_val, y_val, classifier.features(X_val)[1:], log_prior)
+        classifier.logistic = logistic.prior_corrected(log_prior, strength)
+        classifier.metadata["prior_correction"] = strength
         features = classifier.features(X_val)
         classifier.hybrid = HybridScorer.fit(features, y_val)
         probs_val = classifier.hybrid.proba(features)
@@ -268,14 +277,15 @@ def train_model(
         settings = classifier.settings
         settings.body_weight, settings.body_logit_scale = fit_posting_calibration(classifier, postings)
     log.info(
-        "Hybrid weights %s, review threshold %.3f, body weight %.2f, posting logit scale %.2f",
-        classifier.hybrid.weights.tolist(), classifier.settings.review_threshold, classifier.settings.body_weight,
-        classifier.settings.body_logit_scale,
+        "Prior correction %s, hybrid weights %s, review threshold %.3f, body weight %.2f, posting logit scale %.2f",
+        classifier.metadata.get("prior_correction"), classifier.hybrid.weights.tolist(),
+        classifier.settings.review_threshold, classifier.settings.body_weight, classifier.settings.body_logit_scale,
     )
     step("calibrate", t0)
 
     created = datetime.now(timezone.utc)
     classifier.metadata = {
+        **classifier.metadata,
         "version": f"{created:%Y%m%dT%H%M%SZ}-{config.name}-{corpus_hash[7:15]}",
         "created_at": created.isoformat(),
         "recipe": config.name,
@@ -300,7 +310,37 @@ def train_model(
     return classifier
 
 
+PRIOR_CORRECTION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+
+
+def fit_prior_correction(
+    logistic: LogisticHead, X: np.ndarray, y: np.ndarray, other_features: list[np.ndarray], log_prior: np.ndarray
+) -> float:
+    """The prior-correction strength (of :data:`PRIOR_CORRECTION_GRID`) with the best class-balanced
+    likelihood on validation titles ``X``, ``y``, the hybrid refitted for each.
+
+    Each validation row weighs 1 / (its label's count), so that every occupation counts the same:
+    the prior of the postings to be coded is unknown, and O*NET's title counts are no estimate of it.
+    ``other_features`` are the hybrid's features after the LR log-probabilities.
+    """
+    from scipy.special import log_softmax
+
+    rows = np.arange(len(y))
+    weights = 1.0 / np.bincount(y)[y]
+    weights /= weights.sum()
+
+    def balanced_nll(strength: float) -> float:
+        features = [logistic.prior_corrected(log_prior, strength).log_proba(X), *other_features]
+        hybrid = HybridScorer.fit(features, y)
+        return float(-(weights * log_softmax(hybrid.logits(features), axis=1)[rows, y]).sum())
+
+    fits = {strength: balanced_nll(strength) for strength in PRIOR_CORRECTION_GRID}
+    log.info(
+        "Prior correction on %d validation titles (strength: class-balanced NLL): %s",
+        len(y), {k: round(v, 4) for k, v in fits.items()},
+    )
+    return min(fits, key=fits.__getitem__)
 
 
 def fit_posting_calibration(classifier: JobClassifier, postings: Benchmark) -> tuple[float, float]:

@@ -174,3 +174,46 @@ def test_posting_calibration_fits_weight_and_temperature(tiny_classifier, taxono
     logits = fitted.hybrid.logits(fitted.features(Q))
     nll = lambda s: -log_softmax(s * logits, axis=1)[np.arange(len(y)), y].mean()  # noqa: E731
     assert nll(scale) <= nll(1.0) + 1e-6
+
+
+def test_prior_correction_takes_the_training_prior_out():
+    from jobclass.heads import LogisticHead, label_log_prior
+
+    y = np.array([0] * 80 + [1] * 15 + [2] * 5)
+    log_prior = label_log_prior(y, 4)  # label 3 never seen
+    seen = np.array([1, 1, 1, 0], np.uint8)
+    head = LogisticHead(coef=np.zeros((4, 2), np.float32), intercept=log_prior.astype(np.float32), seen=seen)
+    X = np.ones((2, 2), np.float32)
+    np.testing.assert_allclose(head.prior_corrected(log_prior, 0.0).log_proba(X), head.log_proba(X), rtol=1e-6)
+    balanced = head.prior_corrected(log_prior, 1.0).log_proba(X)
+    np.testing.assert_allclose(balanced[:, :3], np.log(1 / 3), rtol=1e-5)  # the seen labels are equal now
+
+
+def test_prior_correction_is_fitted_for_balanced_validation():
+    from jobclass.heads import LogisticHead, label_log_prior
+    from jobclass.training import PRIOR_CORRECTION_GRID, fit_prior_correction
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+    def sample(counts):
+        y = np.repeat(np.arange(3), counts)
+        return (centres[y] + rng.normal(scale=0.8, size=(len(y), 2))).astype(np.float32), y
+
+    X, y = sample([600, 60, 60])  # skewed, as O*NET's title counts are
+    X_val, y_val = sample([200, 200, 200])
+    head = LogisticHead.fit(X, y, 3)
+    strength = fit_prior_correction(head, X_val, y_val, [], label_log_prior(y, 3))
+    assert strength in PRIOR_CORRECTION_GRID and strength > 0
+
+    def balanced_accuracy(h):
+        hits = h.log_proba(X_val).argmax(1) == y_val
+        return np.mean([hits[y_val == k].mean() for k in range(3)])
+
+    assert balanced_accuracy(head.prior_corrected(label_log_prior(y, 3), strength)) > balanced_accuracy(head)
+
+
+def test_training_records_the_prior_correction(tiny_classifier):
+    from jobclass.training import PRIOR_CORRECTION_GRID
+
+    assert tiny_classifier.metadata["prior_correction"] in PRIOR_CORRECTION_GRID
