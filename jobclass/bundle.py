@@ -62,6 +62,7 @@ def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
         "lr_seen": classifier.logistic.seen,
         "index_vectors": classifier.index.vectors,
         "index_labels": classifier.index.labels,
+        "index_count_penalty": np.array([classifier.index.count_penalty], dtype=np.float32),
         "profile_centroids": classifier.profile.centroids,
         "hybrid_weights": classifier.hybrid.weights,
     }
@@ -151,7 +152,8 @@ def load_bundle(
         labels=labels,
         logistic=LogisticHead(coef=arrays["lr_coef"], intercept=arrays["lr_intercept"], seen=arrays["lr_seen"]),
         index=SemanticIndex(
-            vectors=arrays["index_vectors"], labels=arrays["index_labels"], texts=texts, n_labels=len(labels)
+            vectors=arrays["index_vectors"], labels=arrays["index_labels"], texts=texts, n_labels=len(labels),
+            count_penalty=float(arrays["index_count_penalty"][0]) if "index_count_penalty" in arrays else 0.0,
         ),
         profile=ProfileHead(centroids=arrays["profile_centroids"]),
         hybrid=HybridScorer(weights=arrays["hybrid_weights"]),

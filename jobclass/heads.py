@@ -82,6 +82,9 @@ class SemanticIndex:
     labels: np.ndarray  # (m,) int32, non-decreasing
     texts: list[str]  # (m,) the indexed text, for explanations
     n_labels: int
+    # Subtracted x log(1 + entries) from each label's best cosine: the best of many entries is high
+    # by chance alone (O*NET lists 2,510 titles for "Production Workers, All Other", 2 for others).
+    count_penalty: float = 0.0
 
     @classmethod
     def build(cls, vectors: np.ndarray, labels: np.ndarray, texts: list[str], n_labels: int) -> SemanticIndex:
@@ -100,14 +103,22 @@ class SemanticIndex:
         ends = np.searchsorted(self.labels, np.arange(self.n_labels), side="right")
         return starts, ends
 
+    @cached_property
+    def _count_offsets(self) -> np.ndarray:
+        """``count_penalty`` x log(1 + entries) of each label that has entries."""
+        starts, ends = self._bounds
+        counts = (ends - starts)[ends > starts]
+        return (self.count_penalty * np.log1p(counts)).astype(np.float32)
+
     def label_scores(self, Q: np.ndarray) -> np.ndarray:
-        """The best cosine per label, (n, n_labels); -1 for a label with no entry."""
+        """The best cosine per label less its count penalty, (n, n_labels); -1 for a label with no entry."""
         starts, ends = self._bounds
         present = ends > starts
         out = np.full((len(Q), self.n_labels), -1.0, dtype=np.float32)
         for lo in range(0, len(Q), QUERY_CHUNK):
             sims = Q[lo : lo + QUERY_CHUNK] @ self.vectors.T
-            out[lo : lo + QUERY_CHUNK, present] = np.maximum.reduceat(sims, starts[present], axis=1)
+            best = np.maximum.reduceat(sims, starts[present], axis=1)
+            out[lo : lo + QUERY_CHUNK, present] = best - self._count_offsets if self.count_penalty else best
         return out
 
     def nearest_entry(self, q: np.ndarray, label: int) -> tuple[str, float]:

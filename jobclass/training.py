@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +59,9 @@ class TrainConfig:
     # Strength of the training-prior correction of the LR head (see LogisticHead.prior_corrected);
     # None: fitted on class-balanced validation likelihood.
     prior_correction: float | None = None
+    # The semantic index's penalty per log(1 + entries) of a label (see SemanticIndex); None: fitted
+    # the same way.
+    index_count_penalty: float | None = None
     lr_c: float = 10.0
     lr_max_iter: int = 300
     body_weight: float = 0.5
@@ -267,7 +271,11 @@ def train_model(
         if strength is None:
             strength = fit_prior_correction(logistic, X_val, y_val, classifier.features(X_val)[1:], log_prior)
         classifier.logistic = logistic.prior_corrected(log_prior, strength)
-        classifier.metadata["prior_correction"] = strength
+        penalty = config.index_count_penalty
+        if penalty is None:
+            penalty = fit_index_count_penalty(classifier, X_val, y_val)
+        classifier.index = replace(index, count_penalty=penalty)
+        classifier.metadata.update(prior_correction=strength, index_count_penalty=penalty)
         features = classifier.features(X_val)
         classifier.hybrid = HybridScorer.fit(features, y_val)
         probs_val = classifier.hybrid.proba(features)
@@ -314,15 +322,17 @@ PRIOR_CORRECTION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
-def fit_prior_correction(
-    logistic: LogisticHead, X: np.ndarray, y: np.ndarray, other_features: list[np.ndarray], log_prior: np.ndarray
-) -> float:
-    """The prior-correction strength (of :data:`PRIOR_CORRECTION_GRID`) with the best class-balanced
-    likelihood on validation titles ``X``, ``y``, the hybrid refitted for each.
+INDEX_COUNT_PENALTY_GRID = (0.0, 0.02, 0.04, 0.06, 0.08)
 
-    Each validation row weighs 1 / (its label's count), so that every occupation counts the same:
-    the prior of the postings to be coded is unknown, and O*NET's title counts are no estimate of it.
-    ``other_features`` are the hybrid's features after the LR log-probabilities.
+
+def best_on_balanced_validation(
+    name: str, grid: tuple[float, ...], features_for: Callable[[float], list[np.ndarray]], y: np.ndarray
+) -> float:
+    """The value of ``grid`` whose hybrid features, the hybrid refitted on them, give the best
+    class-balanced likelihood of the validation labels ``y``.
+
+    Each row weighs 1 / (its label's count), so that every occupation counts the same: the prior
+    of the postings to be coded is unknown, and O*NET's title counts per code are no estimate of it.
     """
     from scipy.special import log_softmax
 
@@ -330,17 +340,38 @@ def fit_prior_correction(
     weights = 1.0 / np.bincount(y)[y]
     weights /= weights.sum()
 
-    def balanced_nll(strength: float) -> float:
-        features = [logistic.prior_corrected(log_prior, strength).log_proba(X), *other_features]
-        hybrid = HybridScorer.fit(features, y)
-        return float(-(weights * log_softmax(hybrid.logits(features), axis=1)[rows, y]).sum())
+    def balanced_nll(value: float) -> float:
+        features = features_for(value)
+        logits = HybridScorer.fit(features, y).logits(features)
+        return float(-(weights * log_softmax(logits, axis=1)[rows, y]).sum())
 
-    fits = {strength: balanced_nll(strength) for strength in PRIOR_CORRECTION_GRID}
+    fits = {value: balanced_nll(value) for value in grid}
     log.info(
-        "Prior correction on %d validation titles (strength: class-balanced NLL): %s",
-        len(y), {k: round(v, 4) for k, v in fits.items()},
+        "%s on %d validation titles (value: class-balanced NLL): %s", name, len(y),
+        {k: round(v, 4) for k, v in fits.items()},
     )
     return min(fits, key=fits.__getitem__)
+
+
+def fit_prior_correction(
+    logistic: LogisticHead, X: np.ndarray, y: np.ndarray, other_features: list[np.ndarray], log_prior: np.ndarray
+) -> float:
+    """The strength of :meth:`LogisticHead.prior_corrected`, of :data:`PRIOR_CORRECTION_GRID`, on
+    validation titles ``X``, ``y``; ``other_features`` are the hybrid's after the LR's."""
+    return best_on_balanced_validation(
+        "Prior correction", PRIOR_CORRECTION_GRID,
+        lambda strength: [logistic.prior_corrected(log_prior, strength).log_proba(X), *other_features], y,
+    )
+
+
+def fit_index_count_penalty(classifier: JobClassifier, X: np.ndarray, y: np.ndarray) -> float:
+    """The :class:`SemanticIndex` count penalty, of :data:`INDEX_COUNT_PENALTY_GRID`, on validation
+    titles ``X``, ``y``, with the classifier's other heads as they are."""
+    lr, _, profile = classifier.features(X)
+    return best_on_balanced_validation(
+        "Index count penalty", INDEX_COUNT_PENALTY_GRID,
+        lambda penalty: [lr, replace(classifier.index, count_penalty=penalty).label_scores(X), profile], y,
+    )
 
 
 def fit_posting_calibration(classifier: JobClassifier, postings: Benchmark) -> tuple[float, float]:

@@ -213,7 +213,22 @@ def test_prior_correction_is_fitted_for_balanced_validation():
     assert balanced_accuracy(head.prior_corrected(label_log_prior(y, 3), strength)) > balanced_accuracy(head)
 
 
-def test_training_records_the_prior_correction(tiny_classifier):
-    from jobclass.training import PRIOR_CORRECTION_GRID
+def test_training_records_the_prior_corrections(tiny_classifier):
+    from jobclass.training import INDEX_COUNT_PENALTY_GRID, PRIOR_CORRECTION_GRID
 
     assert tiny_classifier.metadata["prior_correction"] in PRIOR_CORRECTION_GRID
+    assert tiny_classifier.metadata["index_count_penalty"] in INDEX_COUNT_PENALTY_GRID
+    assert tiny_classifier.index.count_penalty == pytest.approx(tiny_classifier.metadata["index_count_penalty"])
+
+
+def test_index_count_penalty_offsets_labels_with_many_entries():
+    from jobclass.heads import SemanticIndex
+
+    q = np.array([[1.0, 0.0]], np.float32)
+    vectors = np.array([[0.8, 0.6]] * 9 + [[0.8, -0.6]], np.float32)  # label 0: 9 entries, label 1: one
+    index = SemanticIndex.build(vectors, np.array([0] * 9 + [1]), [f"t{i}" for i in range(10)], n_labels=3)
+    np.testing.assert_allclose(index.label_scores(q), [[0.8, 0.8, -1.0]], rtol=1e-6)
+    penalised = dataclasses.replace(index, count_penalty=0.05)
+    scores = penalised.label_scores(q)[0]
+    np.testing.assert_allclose(scores, [0.8 - 0.05 * np.log(10), 0.8 - 0.05 * np.log(2), -1.0], rtol=1e-6)
+    assert penalised.nearest_entry(q[0], 0) == index.nearest_entry(q[0], 0)  # evidence stays a cosine
