@@ -285,8 +285,9 @@ def train_model(
         settings = classifier.settings
         settings.body_weight, settings.body_logit_scale = fit_posting_calibration(classifier, postings)
     log.info(
-        "Prior correction %s, hybrid weights %s, review threshold %.3f, body weight %.2f, posting logit scale %.2f",
-        classifier.metadata.get("prior_correction"), classifier.hybrid.weights.tolist(),
+        "Prior correction %s, index count penalty %s, hybrid weights %s, review threshold %.3f, body weight %.2f, "
+        "posting logit scale %.2f", classifier.metadata.get("prior_correction"),
+        classifier.metadata.get("index_count_penalty"), classifier.hybrid.weights.tolist(),
         classifier.settings.review_threshold, classifier.settings.body_weight, classifier.settings.body_logit_scale,
     )
     step("calibrate", t0)
@@ -319,10 +320,8 @@ def train_model(
 
 
 PRIOR_CORRECTION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-
-
 INDEX_COUNT_PENALTY_GRID = (0.0, 0.02, 0.04, 0.06, 0.08)
+BODY_WEIGHT_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
 def best_on_balanced_validation(
