@@ -82,11 +82,18 @@ class TrainConfig:
 
     @classmethod
     def recipe(cls, name: str) -> TrainConfig:
-        """A named recipe: ``default`` (proxy softmax), ``mnrl``, ``bootstrap`` or ``tiny``."""
-        recipes = {"default": cls, "mnrl": cls.mnrl, "bootstrap": cls.bootstrap, "tiny": cls.tiny}
+        """A named recipe: ``default`` (proxy softmax), ``multiview``, ``mnrl``, ``bootstrap`` or ``tiny``."""
+        recipes = {
+            "default": cls, "multiview": cls.multiview, "mnrl": cls.mnrl, "bootstrap": cls.bootstrap, "tiny": cls.tiny,
+        }
         if name not in recipes:
             raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(recipes)}")
         return recipes[name]()
+
+    @classmethod
+    def multiview(cls) -> TrainConfig:
+        """The default with task statements as fine-tuning views too: better on postings, ~1/3 longer."""
+        return cls(finetune_sources=(*cls.finetune_sources, "task"), name="multiview")
 
     @classmethod
     def mnrl(cls) -> TrainConfig:

@@ -50,3 +50,5 @@ def test_the_default_recipe_is_proxy_softmax_and_mnrl_stays_available():
     assert TrainConfig.recipe("default").finetune_objective == "proxy"
     mnrl = TrainConfig.recipe("mnrl")
     assert mnrl.finetune_objective == "mnrl" and mnrl.name == "mnrl"
+    multiview = TrainConfig.recipe("multiview")
+    assert multiview.finetune_sources == ("alternate_title", "short_title", "task") and multiview.name == "multiview"
