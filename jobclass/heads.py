@@ -55,8 +55,8 @@ class LogisticHead:
 
         A label's training frequency here is how many titles O*NET lists for it ("Production
         Workers, All Other" has 2,510, "Chiropractors" 2), not how often it occurs in postings.
-        ``strength`` 1 removes that prior entirely (a class-balanced model), 0 keeps it (logit
-        adjustment, Menon et al. 2021).
+        This is logit adjustment (Menon et al. 2021): ``strength`` 1 removes the prior entirely, as
+        for a class-balanced model, and 0 keeps it.
         """
         intercept = np.where(self.seen.astype(bool), self.intercept - strength * np.asarray(log_prior), 0.0)
         return LogisticHead(coef=self.coef, intercept=intercept.astype(np.float32), seen=self.seen)
