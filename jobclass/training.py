@@ -274,13 +274,14 @@ def train_model(
     )
     if len(val_titles):
         log_prior = label_log_prior(y, n_labels)
+        profile_val = profile.scores(X_val)
         strength = config.prior_correction
         if strength is None:
-            strength = fit_prior_correction(logistic, X_val, y_val, classifier.features(X_val)[1:], log_prior)
+            strength = fit_prior_correction(logistic, X_val, y_val, [index.label_scores(X_val), profile_val], log_prior)
         classifier.logistic = logistic.prior_corrected(log_prior, strength)
         penalty = config.index_count_penalty
         if penalty is None:
-            penalty = fit_index_count_penalty(classifier, X_val, y_val)
+            penalty = fit_index_count_penalty(index, X_val, y_val, classifier.logistic.log_proba(X_val), profile_val)
         classifier.index = replace(index, count_penalty=penalty)
         classifier.metadata.update(prior_correction=strength, index_count_penalty=penalty)
         features = classifier.features(X_val)
@@ -370,13 +371,14 @@ def fit_prior_correction(
     )
 
 
-def fit_index_count_penalty(classifier: JobClassifier, X: np.ndarray, y: np.ndarray) -> float:
+def fit_index_count_penalty(
+    index: SemanticIndex, X: np.ndarray, y: np.ndarray, lr_features: np.ndarray, profile_features: np.ndarray
+) -> float:
     """The :class:`SemanticIndex` count penalty, of :data:`INDEX_COUNT_PENALTY_GRID`, on validation
-    titles ``X``, ``y``, with the classifier's other heads as they are."""
-    lr, _, profile = classifier.features(X)
+    titles ``X``, ``y``, beside the other heads' features on them."""
     return best_on_balanced_validation(
         "Index count penalty", INDEX_COUNT_PENALTY_GRID,
-        lambda penalty: [lr, replace(classifier.index, count_penalty=penalty).label_scores(X), profile], y,
+        lambda penalty: [lr_features, replace(index, count_penalty=penalty).label_scores(X), profile_features], y,
     )
 
 
