@@ -113,6 +113,25 @@ class ProxySettings(FinetuneSettings):
     proxy_learning_rate: float = 5e-3  # ``learning_rate`` is the encoder's
     scale: float = 20.0  # inverse temperature of the cosine logits
     margin: float = 0.0  # additive cosine margin on the true occupation (CosFace); 0: plain softmax
+    # Batches drawn from pools of this many batches sorted by token length, so short titles are not
+    # padded to the length of a task statement; 1: plain random batches.
+    length_group: int = 50
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, group: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of full batches of indices into ``lengths``, each of texts of similar length.
+
+    As Hugging Face's ``LengthGroupedSampler``: shuffle, cut into pools of ``group`` batches,
+    sort each pool by length, cut it into batches, and shuffle the batches. Every index appears
+    at most once; the ``len % batch_size`` left over (a random set) wait for the next epoch.
+    """
+    order = rng.permutation(len(lengths))
+    pool_size = batch_size * max(1, group)
+    pools = [order[i : i + pool_size] for i in range(0, len(order), pool_size)]
+    sorted_order = np.concatenate([pool[np.argsort(lengths[pool], kind="stable")] for pool in pools])
+    n_full = max(1, len(sorted_order) // batch_size)
+    batches = [sorted_order[i * batch_size : (i + 1) * batch_size] for i in range(n_full)]
+    return [batches[i] for i in rng.permutation(n_full)]
 
 
 def finetune_proxy_softmax(
@@ -155,19 +174,21 @@ def finetune_proxy_softmax(
         n, len(init_proxies), settings.batch_size, total, total / steps_per_epoch, device,
     )
     labels_t = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    tokens = model.tokenizer(texts, truncation=True, max_length=settings.max_seq_length)["input_ids"]
+    lengths = np.array([len(ids) for ids in tokens])
     model.train()
     progress = None
     if settings.show_progress:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=total, desc="fine-tune (proxy softmax)")
-    order: np.ndarray = np.empty(0, dtype=np.int64)
+    batches: list[np.ndarray] = []
     losses: list[float] = []
     started = time.perf_counter()
     for step in range(total):
-        if len(order) < settings.batch_size:
-            order = np.concatenate([order, rng.permutation(n)])
-        batch, order = order[: settings.batch_size], order[settings.batch_size :]
+        if not batches:
+            batches = length_grouped_batches(lengths, settings.batch_size, settings.length_group, rng)
+        batch = batches.pop()
         features = model.tokenize([texts[i] for i in batch])
         features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
         embeddings = F.normalize(model(features)["sentence_embedding"], dim=-1)

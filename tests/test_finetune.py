@@ -34,6 +34,23 @@ def test_proxy_softmax_pulls_titles_towards_their_occupation(taxonomy):
     assert train_accuracy() >= before
 
 
+def test_length_grouped_batches_cover_an_epoch_once_with_similar_lengths():
+    from jobclass.finetune import length_grouped_batches
+
+    lengths = np.random.default_rng(1).integers(3, 25, size=1000)
+    batches = length_grouped_batches(lengths, 32, 10, np.random.default_rng(0))
+    flat = np.concatenate(batches)
+    assert all(len(b) == 32 for b in batches) and len(batches) == 1000 // 32
+    assert len(np.unique(flat)) == len(flat), "no text twice in an epoch"
+    grouped_spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    random_batches = length_grouped_batches(lengths, 32, 1, np.random.default_rng(0))
+    random_spread = np.mean([lengths[b].max() - lengths[b].min() for b in random_batches])
+    assert grouped_spread < random_spread / 3
+    again = length_grouped_batches(lengths, 32, 10, np.random.default_rng(0))
+    assert all((a == b).all() for a, b in zip(batches, again)), "the seed fixes the batches"
+    assert len(length_grouped_batches(lengths[:5], 32, 10, np.random.default_rng(0))[0]) == 5
+
+
 def test_unknown_objective_is_refused(taxonomy):
     from dataclasses import replace
 
