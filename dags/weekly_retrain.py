@@ -48,7 +48,7 @@ DAG_ID = "jobclass_weekly_retrain"
             exclusiveMinimum=0,
             maximum=20,
             title="Epochs",
-            description="Fine-tuning epochs over the training titles (may be fractional); empty: the recipe's.",
+            description="Fine-tuning epochs over the training titles and tasks (may be fractional); empty: the recipe's.",
         ),
         "batch_size": Param(
             None,
@@ -98,11 +98,11 @@ DAG_ID = "jobclass_weekly_retrain"
         "recipe": Param(
             "default",
             type="string",
-            enum=["default", "multiview", "mnrl", "tiny"],
+            enum=["default", "titles", "mnrl", "tiny"],
             title="Recipe",
             description=(
-                "default: normalised-softmax fine-tuning over one proxy per occupation (2 epochs); multiview: "
-                "the same with task statements as views too (better on postings, ~1/3 longer); mnrl: the "
+                "default: normalised-softmax fine-tuning over one proxy per occupation, on its titles and task "
+                "statements (3 epochs); titles: the same on titles only, 2 epochs (the earlier default); mnrl: the "
                 "earlier contrastive recipe; tiny: a few training steps on a small corpus (tests, smoke runs)."
             ),
         ),

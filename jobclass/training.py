@@ -32,13 +32,14 @@ log = logging.getLogger(__name__)
 
 INDEX_SOURCES = ("official_title", "alternate_title", "short_title", "description", "labelled")
 TARGET_AUTO_ACCEPT_PRECISION = 0.90
+TITLE_VIEWS = ("alternate_title", "short_title")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """What ``jobclass train`` and the weekly retrain can tune. Defaults fit 2 CPU cores."""
 
-    epochs: float = 2.0
+    epochs: float = 3.0
     batch_size: int = 64
     learning_rate: float = 5e-5
     max_pairs: int | None = None  # cap on fine-tuning pairs (None: every training text)
@@ -48,8 +49,8 @@ class TrainConfig:
     # "proxy": normalised softmax over one learned proxy per occupation, initialised at its official
     # title; "mnrl": (title, occupation title, sibling title) triples (see jobclass.finetune).
     finetune_objective: str = "proxy"
-    # Fine-tuning anchors: titles are short (~6 tokens), so a step costs ~6x less than with tasks.
-    finetune_sources: tuple[str, ...] = ("alternate_title", "short_title")
+    # Fine-tuning views of each occupation: its titles and its (training-split) task statements.
+    finetune_sources: tuple[str, ...] = (*TITLE_VIEWS, "task")
     finetune_max_seq_length: int = 24
     proxy_scale: float = ProxySettings.scale
     proxy_margin: float = ProxySettings.margin
@@ -82,23 +83,23 @@ class TrainConfig:
 
     @classmethod
     def recipe(cls, name: str) -> TrainConfig:
-        """A named recipe: ``default`` (proxy softmax), ``multiview``, ``mnrl``, ``bootstrap`` or ``tiny``."""
+        """A named recipe: ``default`` (proxy softmax), ``titles``, ``mnrl``, ``bootstrap`` or ``tiny``."""
         recipes = {
-            "default": cls, "multiview": cls.multiview, "mnrl": cls.mnrl, "bootstrap": cls.bootstrap, "tiny": cls.tiny,
+            "default": cls, "titles": cls.titles, "mnrl": cls.mnrl, "bootstrap": cls.bootstrap, "tiny": cls.tiny,
         }
         if name not in recipes:
             raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(recipes)}")
         return recipes[name]()
 
     @classmethod
-    def multiview(cls) -> TrainConfig:
-        """The default with task statements as fine-tuning views too: better on postings, ~1/3 longer."""
-        return cls(finetune_sources=(*cls.finetune_sources, "task"), name="multiview")
+    def titles(cls) -> TrainConfig:
+        """The default with titles as the only fine-tuning views (the default until 2026-12-01)."""
+        return cls(finetune_sources=TITLE_VIEWS, epochs=2.0, name="titles")
 
     @classmethod
     def mnrl(cls) -> TrainConfig:
         """The earlier default: one epoch of MNRL on (title, occupation title, sibling title) triples."""
-        return cls(finetune_objective="mnrl", epochs=1.0, name="mnrl")
+        return cls(finetune_objective="mnrl", finetune_sources=TITLE_VIEWS, epochs=1.0, name="mnrl")
 
     @classmethod
     def bootstrap(cls) -> TrainConfig:
@@ -176,16 +177,22 @@ def _finetune_settings(config: TrainConfig, kind: type[FinetuneSettings]) -> Fin
     )
 
 
-def _finetune_proxy(config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy) -> dict[str, float]:
-    from jobclass.cleaning import clean_title
-    from jobclass.finetune import finetune_proxy_softmax
-
+def proxy_training_rows(config: TrainConfig, corpus: pd.DataFrame) -> pd.DataFrame:
+    """The training-split rows of ``config``'s views (plus official titles) that proxy fine-tuning sees."""
     train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
     if config.field_title_weight > 1:
         field = train[train["field_title"]]
         train = pd.concat([train, *[field] * (config.field_title_weight - 1)], ignore_index=True)
     if config.max_pairs is not None and len(train) > config.max_pairs:
         train = train.sample(n=config.max_pairs, random_state=config.seed)
+    return train
+
+
+def _finetune_proxy(config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy) -> dict[str, float]:
+    from jobclass.cleaning import clean_title
+    from jobclass.finetune import finetune_proxy_softmax
+
+    train = proxy_training_rows(config, corpus)
     init = encode(encoder, [clean_title(t) for t in taxonomy.occupations["title"]])
     settings = replace(_finetune_settings(config, ProxySettings), scale=config.proxy_scale, margin=config.proxy_margin)
     return finetune_proxy_softmax(encoder, train["text"].tolist(), train["label"].to_numpy(), init, settings)

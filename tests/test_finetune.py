@@ -61,11 +61,12 @@ def test_unknown_objective_is_refused(taxonomy):
         finetune(config, training_corpus(config, taxonomy), taxonomy)
 
 
-def test_the_default_recipe_is_proxy_softmax_and_mnrl_stays_available():
+def test_the_default_recipe_is_proxy_softmax_on_titles_and_tasks_and_the_others_stay_available():
     from jobclass.training import TrainConfig
 
     assert TrainConfig.recipe("default").finetune_objective == "proxy"
     mnrl = TrainConfig.recipe("mnrl")
-    assert mnrl.finetune_objective == "mnrl" and mnrl.name == "mnrl"
-    multiview = TrainConfig.recipe("multiview")
-    assert multiview.finetune_sources == ("alternate_title", "short_title", "task") and multiview.name == "multiview"
+    assert mnrl.finetune_objective == "mnrl" and mnrl.name == "mnrl" and "task" not in mnrl.finetune_sources
+    assert TrainConfig.recipe("default").finetune_sources == ("alternate_title", "short_title", "task")
+    titles = TrainConfig.recipe("titles")
+    assert titles.finetune_sources == ("alternate_title", "short_title") and titles.name == "titles"

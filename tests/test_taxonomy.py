@@ -3,7 +3,7 @@
 from jobclass.benchmarks import excluded_titles, reported_titles
 from jobclass.cleaning import clean_title, normalize_title
 from jobclass.composed import composed_postings
-from jobclass.corpus import build_corpus, contrastive_pairs, read_labelled_postings
+from jobclass.corpus import build_corpus, contrastive_pairs, is_held_out_task, read_labelled_postings
 from jobclass.paths import ONET_DIR
 
 
@@ -69,6 +69,20 @@ def test_composed_postings_use_held_out_tasks_only(taxonomy):
     assert len(bench) > 500
     first_task = bench.frame["body"].iloc[0].split("Responsibilities: ")[1].split(".")[0]
     assert not corpus["text"].str.contains(normalize_title(first_task), regex=False).any()
+
+
+def test_fine_tuning_sees_training_tasks_but_no_validation_or_benchmark_task(taxonomy):
+    from jobclass.training import TrainConfig, proxy_training_rows
+
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy))
+    rows = proxy_training_rows(TrainConfig(), corpus)
+    tasks = rows[rows["source"] == "task"]
+    assert len(tasks) > 10_000 and (tasks["split"] == "train").all()
+    validation_tasks = set(corpus.loc[(corpus["source"] == "task") & (corpus["split"] == "validation"), "text"])
+    assert validation_tasks and not validation_tasks & set(tasks["text"])
+    held_out = taxonomy.tasks[taxonomy.tasks["task_id"].map(is_held_out_task)]
+    held_out_pairs = set(zip(held_out["task"].map(normalize_title), held_out["code"]))
+    assert len(held_out_pairs) > 1000 and not held_out_pairs & set(zip(tasks["text"], tasks["code"]))
 
 
 def test_contrastive_pairs_have_hard_negatives(taxonomy):

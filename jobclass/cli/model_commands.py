@@ -25,7 +25,7 @@ METRIC_COLUMNS = [f"{m}@{k}" for m in ("acc", "precision", "recall", "mrr", "ndc
 
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model on the O*NET corpus (+ labelled postings) and register it")
-    train.add_argument("--recipe", choices=["default", "multiview", "mnrl", "bootstrap", "tiny"], default="default")
+    train.add_argument("--recipe", choices=["default", "titles", "mnrl", "bootstrap", "tiny"], default="default")
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
