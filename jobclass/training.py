@@ -93,7 +93,7 @@ class TrainConfig:
 
     @classmethod
     def titles(cls) -> TrainConfig:
-        """The default with titles as the only fine-tuning views (the default until 2026-12-01)."""
+        """The earlier default: titles as the only fine-tuning views, 2 epochs."""
         return cls(finetune_sources=TITLE_VIEWS, epochs=2.0, name="titles")
 
     @classmethod
@@ -152,7 +152,7 @@ def training_corpus(config: TrainConfig, taxonomy: Taxonomy, labelled: pd.DataFr
 
 
 def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
-    """The base encoder, fine-tuned with MNRL on (title, occupation title, sibling title) triples."""
+    """The base encoder, fine-tuned with ``config``'s objective (proxy softmax or MNRL), and its metrics."""
     encoder = load_encoder(device=config.device)
     if not config.finetune:
         return encoder, {}
