@@ -134,7 +134,8 @@ def load_bundle(
 
     path = Path(path)
     metadata = verify_bundle(path) if verify else read_metadata(path)
-    settings = ModelSettings(**metadata.get("settings", {}))
+    # Bundles saved before the duty-sentence gate read every body sentence, as they were fitted to.
+    settings = ModelSettings(**{"min_duty_score": 0.0, **metadata.get("settings", {})})
     settings.encoder_backend = backend or os.environ.get("JOBCLASS_ENCODER_BACKEND") or settings.encoder_backend
     try:
         arrays = load_file(str(path / "heads.safetensors"))

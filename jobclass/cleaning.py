@@ -21,6 +21,9 @@ from jobclass.paths import RESOURCES_DIR
 
 # A body budget in words: MiniLM's 128-token window holds about 90 cleaned words with the title.
 DEFAULT_BODY_WORDS = 80
+# The duty score a sentence needs for a classifier to read it (see :func:`duty_score`): a leading
+# task verb scores 2 and a cue phrase ("responsible for", "you will") 1, so 1 keeps either.
+DUTY_SENTENCE_SCORE = 1.0
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
@@ -240,11 +243,12 @@ def duty_score(sentence: str, tokens: list[str] | None = None) -> float:
     return score
 
 
-def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> list[str]:
+def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS, min_duty_score: float = 0.0) -> list[str]:
     """Cleaned body words within ``max_words``: boilerplate dropped, duty sentences first.
 
     Sentences are ranked by :func:`duty_score` (ties keep document order), taken while they
-    fit, and emitted in document order.
+    fit, and emitted in document order. Sentences that score under ``min_duty_score`` are
+    dropped, so a body with no duty sentence gives no words.
     """
     sentences = [
         s for s in split_sentences(remove_contact_details(repair_text(body))) if not is_boilerplate(s)
@@ -253,7 +257,7 @@ def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> 
     for i, sentence in enumerate(sentences):
         tokens = words(sentence, drop_stop_words=False)
         tokenised.append((i, without_stop_words(tokens), duty_score(sentence, tokens)))
-    tokenised = [t for t in tokenised if t[1]]
+    tokenised = [t for t in tokenised if t[1] and t[2] >= min_duty_score]
     ranked = sorted(tokenised, key=lambda t: (-t[2], t[0]))
     kept: list[tuple[int, list[str]]] = []
     budget = max_words
@@ -265,12 +269,17 @@ def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> 
     return [w for _, toks in sorted(kept) for w in toks]
 
 
-def clean_body(body: str | None, max_words: int = DEFAULT_BODY_WORDS) -> str:
-    return " ".join(select_body_words(body, max_words))
+def clean_body(body: str | None, max_words: int = DEFAULT_BODY_WORDS, min_duty_score: float = 0.0) -> str:
+    return " ".join(select_body_words(body, max_words, min_duty_score))
 
 
-def compose_input(title: str | None, body: str | None, max_body_words: int = DEFAULT_BODY_WORDS) -> str:
+def compose_input(
+    title: str | None, body: str | None, max_body_words: int = DEFAULT_BODY_WORDS, min_duty_score: float = 0.0
+) -> str:
     """One encoder input: the full cleaned title, then the selected body words."""
-    head = clean_title(title)
-    tail = clean_body(body, max_body_words)
+    return join_title_body(clean_title(title), clean_body(body, max_body_words, min_duty_score))
+
+
+def join_title_body(head: str, tail: str) -> str:
+    """A cleaned title and cleaned body words as one encoder input."""
     return f"{head}. {tail}" if head and tail else head or tail

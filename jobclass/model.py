@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jobclass.cleaning import DEFAULT_BODY_WORDS, clean_title, compose_input
+from jobclass.cleaning import DEFAULT_BODY_WORDS, DUTY_SENTENCE_SCORE, clean_body, clean_title, join_title_body
 from jobclass.encoder import encode
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
 
@@ -43,6 +43,9 @@ class ModelSettings:
     body_logit_scale: float = 1.0
     review_threshold: float = 0.5  # top-1 score under which a human should review
     max_body_words: int = DEFAULT_BODY_WORDS
+    # Body sentences scoring under this are not read (jobclass.cleaning.duty_score); a body
+    # without a duty sentence leaves the posting to its title. Bundles saved before it read 0.
+    min_duty_score: float = DUTY_SENTENCE_SCORE
     max_seq_length: int = 128
     batch_size: int = 64
     encoder_backend: str = "onnx-int8"  # torch | onnx | onnx-int8: the fastest measured (jobclass.onnx_encoder)
@@ -100,14 +103,16 @@ class JobClassifier:
 
     # -- scoring -----------------------------------------------------------------------------
     def encode_parts(self, titles: list[str], bodies: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Title vectors and title+body vectors (zero rows where there is no body).
+        """Title vectors and title+body vectors (zero rows where the body has no duty sentence).
 
         Identical inputs are encoded once.
         """
         title_texts = [clean_title(t) for t in titles]
-        composed = [
-            compose_input(t, b, self.settings.max_body_words) if (b or "").strip() else "" for t, b in zip(titles, bodies)
+        tails = [
+            clean_body(b, self.settings.max_body_words, self.settings.min_duty_score) if (b or "").strip() else ""
+            for b in bodies
         ]
+        composed = [join_title_body(head, tail) if tail else "" for head, tail in zip(title_texts, tails)]
         unique = sorted({t for t in title_texts + composed if t})
         vectors = encode(self.encoder, unique, batch_size=self.settings.batch_size)
         vectors = np.vstack([vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32)])  # row -1: empty text

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from jobclass.benchmarks import Benchmark, excluded_titles, load_benchmark, make_benchmark
+from jobclass.cleaning import DUTY_SENTENCE_SCORE
 from jobclass.composed import validation_postings
 from jobclass.corpus import build_corpus, contrastive_pairs
 from jobclass.encoder import encode, load_encoder
@@ -67,6 +68,8 @@ class TrainConfig:
     lr_max_iter: int = 300
     body_weight: float = 0.5
     fit_body_weight: bool = True
+    # Body sentences under this duty score are not read (see ModelSettings.min_duty_score).
+    body_min_duty_score: float = DUTY_SENTENCE_SCORE
     benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings", "ad-titles")
     benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
     seed: int = 0
@@ -277,7 +280,7 @@ def train_model(
         index=index,
         profile=profile,
         hybrid=HybridScorer(weights=np.array([1.0, 20.0, 20.0], dtype=np.float32)),
-        settings=ModelSettings(body_weight=config.body_weight),
+        settings=ModelSettings(body_weight=config.body_weight, min_duty_score=config.body_min_duty_score),
     )
     if len(val_titles):
         log_prior = label_log_prior(y, n_labels)

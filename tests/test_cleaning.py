@@ -3,6 +3,7 @@
 import pytest
 
 from jobclass.cleaning import (
+    DUTY_SENTENCE_SCORE,
     clean_body,
     clean_title,
     compose_input,
@@ -130,6 +131,23 @@ def test_long_body_keeps_duty_sentences_first():
     kept = select_body_words(filler + " " + duty, max_words=20)
     assert len(kept) <= 20
     assert "develop" in kept and "databases" in kept
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Our agency is a great place to work. Prepare tax returns for clients.", "prepare tax returns clients"),
+        ("We value teamwork. You will design data pipelines.", "design data pipelines"),  # a cue phrase
+        ("The incumbent is responsible for budget formulation.", "incumbent responsible budget formulation"),
+        ("Click the button to view eligibilities. Our mission is service.", ""),  # no duty sentence
+    ],
+)
+def test_duty_gate_reads_duty_sentences_only(body, expected):
+    assert clean_body(body, min_duty_score=DUTY_SENTENCE_SCORE) == expected
+
+
+def test_duty_gate_is_off_by_default():
+    assert clean_body("The office serves veterans nationwide.") == "office serves veterans nationwide"
 
 
 def test_compose_keeps_the_whole_title():

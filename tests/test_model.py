@@ -232,3 +232,31 @@ def test_index_count_penalty_offsets_labels_with_many_entries():
     scores = penalised.label_scores(q)[0]
     np.testing.assert_allclose(scores, [0.8 - 0.05 * np.log(10), 0.8 - 0.05 * np.log(2), -1.0], rtol=1e-6)
     assert penalised.nearest_entry(q[0], 0) == index.nearest_entry(q[0], 0)  # evidence stays a cosine
+
+
+def test_a_body_without_duty_sentences_leaves_the_posting_to_its_title(tiny_classifier):
+    frame = pd.DataFrame(
+        {
+            "posting_id": ["agency-blurb", "no-body"],
+            "title": ["Program Analyst"] * 2,
+            "body": ["Click the button to view eligibilities. The office serves veterans nationwide.", ""],
+        }
+    )
+    _, has_body = tiny_classifier.queries(frame["title"].tolist(), frame["body"].tolist())
+    assert not has_body.any()
+    out = tiny_classifier.predict_frame(frame, top_k=3)
+    blurb, bare = (out[out["posting_id"] == p].reset_index(drop=True) for p in ("agency-blurb", "no-body"))
+    assert blurb["onet_code"].tolist() == bare["onet_code"].tolist()
+    np.testing.assert_allclose(blurb["score"], bare["score"], rtol=1e-6)
+
+
+def test_a_bundle_saved_before_the_duty_gate_reads_every_body_sentence(tiny_bundle_path, tmp_path):
+    from jobclass.cleaning import DUTY_SENTENCE_SCORE
+
+    assert load_bundle(tiny_bundle_path).settings.min_duty_score == DUTY_SENTENCE_SCORE
+    old = tmp_path / "old-bundle"
+    shutil.copytree(tiny_bundle_path, old)
+    metadata = json.loads((old / "metadata.json").read_text())
+    del metadata["settings"]["min_duty_score"]
+    (old / "metadata.json").write_text(json.dumps(metadata))
+    assert load_bundle(old).settings.min_duty_score == 0.0
