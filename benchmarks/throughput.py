@@ -97,16 +97,16 @@ def child_pipeline(n: int, model: str, settings: dict) -> dict:
 
 
 def encoder_texts(classifier, frame, batch: int = CHUNK_SIZE, dedupe: bool = True) -> list[list[str]]:
-    """The texts the pipeline encodes, per chunk: each distinct text once if ``dedupe``."""
-    from jobclass.cleaning import clean_title, compose_input
+    """The texts the pipeline encodes, per chunk: each distinct text once if ``dedupe``.
 
-    words = classifier.settings.max_body_words
-    titles = [clean_title(t) for t in frame["title"]]
-    composed = [compose_input(t, b, words) for t, b in zip(frame["title"], frame["body"])]
+    A posting whose body has no duty sentence is encoded from its title alone, as in the pipeline.
+    """
+    titles, composed = classifier.encoder_inputs(frame["title"].tolist(), frame["body"].tolist())
     n = len(frame)
+    chunks = [(titles[i : i + batch], [c for c in composed[i : i + batch] if c]) for i in range(0, n, batch)]
     if not dedupe:
-        return [titles[i : i + batch] + composed[i : i + batch] for i in range(0, n, batch)]
-    return [sorted(set(titles[i : i + batch]) | set(composed[i : i + batch])) for i in range(0, n, batch)]
+        return [t + c for t, c in chunks]
+    return [sorted(set(t) | set(c)) for t, c in chunks]
 
 
 def child_encoder(n: int, model: str, settings: dict) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobclass.cleaning import clean_body, clean_title, compose_input, normalize_title
+from jobclass.cleaning import DUTY_SENTENCE_SCORE, clean_body, clean_title, compose_input, normalize_title
 from jobclass.hashing import bucket
 from jobclass.taxonomy import Taxonomy
 
@@ -60,8 +60,12 @@ def build_corpus(
     taxonomy: Taxonomy,
     excluded_titles: set[str],
     labelled: pd.DataFrame | None = None,
+    body_min_duty_score: float = DUTY_SENTENCE_SCORE,
 ) -> pd.DataFrame:
     """Every (text, code) example, cleaned the way queries are cleaned.
+
+    A labelled posting's body is read as a classifier reads it (``body_min_duty_score``; see
+    ``ModelSettings.min_duty_score``); O*NET task statements are taken whole.
 
     ``excluded_titles`` holds normalised benchmark titles: any title equal to one is dropped.
     Held-out tasks (see :func:`is_held_out_task`) are dropped. Title rows are split into train
@@ -104,7 +108,9 @@ def build_corpus(
                 frame,
                 pd.DataFrame(
                     {
-                        "text": [compose_input(t, b) for t, b in zip(lab["title"], lab["body"])],
+                        "text": [
+                            compose_input(t, b, min_duty_score=body_min_duty_score) for t, b in zip(lab["title"], lab["body"])
+                        ],
                         "code": lab["onet_code"].to_numpy(),
                         "source": "labelled",
                         "kind": "posting",

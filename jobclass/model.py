@@ -102,17 +102,21 @@ class JobClassifier:
         return self.labels["code"].tolist()
 
     # -- scoring -----------------------------------------------------------------------------
-    def encode_parts(self, titles: list[str], bodies: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Title vectors and title+body vectors (zero rows where the body has no duty sentence).
-
-        Identical inputs are encoded once.
-        """
+    def encoder_inputs(self, titles: list[str], bodies: list[str]) -> tuple[list[str], list[str]]:
+        """The cleaned titles, and the title+body texts ("" where the body has no duty sentence)."""
         title_texts = [clean_title(t) for t in titles]
         tails = [
             clean_body(b, self.settings.max_body_words, self.settings.min_duty_score) if (b or "").strip() else ""
             for b in bodies
         ]
-        composed = [join_title_body(head, tail) if tail else "" for head, tail in zip(title_texts, tails)]
+        return title_texts, [join_title_body(head, tail) if tail else "" for head, tail in zip(title_texts, tails)]
+
+    def encode_parts(self, titles: list[str], bodies: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Title vectors and title+body vectors (zero rows where the body has no duty sentence).
+
+        Identical inputs are encoded once.
+        """
+        title_texts, composed = self.encoder_inputs(titles, bodies)
         unique = sorted({t for t in title_texts + composed if t})
         vectors = encode(self.encoder, unique, batch_size=self.settings.batch_size)
         vectors = np.vstack([vectors, np.zeros((1, vectors.shape[1]), dtype=np.float32)])  # row -1: empty text

@@ -150,7 +150,7 @@ def library_versions() -> dict[str, str]:
 
 def training_corpus(config: TrainConfig, taxonomy: Taxonomy, labelled: pd.DataFrame | None = None) -> pd.DataFrame:
     """The leakage-free corpus that ``config`` trains on."""
-    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled)
+    corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled, config.body_min_duty_score)
     return _cap_per_code(corpus, config.max_per_code) if config.max_per_code else corpus
 
 

@@ -1,5 +1,7 @@
 """The vendored O*NET 29.3 tables load into a complete, consistent label space."""
 
+import pandas as pd
+
 from jobclass.benchmarks import excluded_titles, reported_titles
 from jobclass.cleaning import clean_title, normalize_title
 from jobclass.composed import composed_postings
@@ -101,3 +103,16 @@ def test_labelled_postings_accept_seed_columns(tmp_path):
     for path in (seed, ours):
         frame = read_labelled_postings(path)
         assert frame.to_dict("records") == [{"title": "Data Wrangler", "body": "Clean data", "onet_code": "15-2051.00"}]
+
+
+def test_labelled_postings_are_read_as_the_classifier_reads_them(taxonomy):
+    labelled = pd.DataFrame(
+        {
+            "title": ["Tax Preparer Seasonal", "Tax Preparer Year Round"],
+            "body": ["Prepare tax returns for clients.", "Click the button to view eligibilities."],
+            "onet_code": ["13-2082.00", "13-2082.00"],
+        }
+    )
+    corpus = build_corpus(taxonomy, set(), labelled)
+    texts = set(corpus.loc[corpus["source"] == "labelled", "text"])
+    assert texts == {f"{clean_title('Tax Preparer Seasonal')}. prepare tax returns clients", clean_title("Tax Preparer Year Round")}
