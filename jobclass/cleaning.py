@@ -2,8 +2,9 @@
 
 The title keeps its words, less a job ad's decorations (location, pay, schedule, work arrangement,
 requisition numbers, hiring calls), with common abbreviations spelled out. The body loses HTML, contact details, job-board boilerplate,
-punctuation, digits and stop words, and when it is longer than the encoder's window its
-duty-like sentences are kept first (not blind truncation).
+punctuation, digits and stop words. A classifier reads only its duty sentences (``min_duty_score``),
+and when it is longer than the encoder's window its most duty-like sentences are kept first (not
+blind truncation).
 """
 
 from __future__ import annotations
@@ -228,6 +229,26 @@ def is_boilerplate(sentence: str) -> bool:
     return boilerplate_regex().search(sentence) is not None
 
 
+@lru_cache(maxsize=1 << 16)
+def is_duty_verb(token: str) -> bool:
+    """``token`` is a duty verb in its base ("prepare"), third-person ("prepares") or -ing form."""
+    verbs = duty_verbs()
+    if token in verbs:
+        return True
+    if token.endswith("ies"):
+        bases: tuple[str, ...] = (token[:-3] + "y",)
+    elif token.endswith("ing") and len(token) > 5:
+        stem = token[:-3]
+        bases = (stem, stem + "e", stem[:-1] if stem[-1] == stem[-2] else stem)  # cooking, managing, running
+    elif token.endswith("es"):
+        bases = (token[:-2], token[:-1])  # teaches, manages
+    elif token.endswith("s") and not token.endswith("ss"):
+        bases = (token[:-1],)
+    else:
+        return False
+    return any(base in verbs for base in bases)
+
+
 def duty_score(sentence: str, tokens: list[str] | None = None) -> float:
     """How much a sentence reads like a duty: leading task verbs and duty cue phrases.
 
@@ -236,9 +257,8 @@ def duty_score(sentence: str, tokens: list[str] | None = None) -> float:
     tokens = words(sentence, drop_stop_words=False) if tokens is None else tokens
     if not tokens:
         return 0.0
-    verbs = duty_verbs()
-    score = 2.0 if tokens[0] in verbs else 0.0
-    score += sum(t in verbs for t in tokens[1:]) / len(tokens)
+    score = 2.0 if is_duty_verb(tokens[0]) else 0.0
+    score += sum(map(is_duty_verb, tokens[1:])) / len(tokens)
     score += 1.0 if _DUTY_CUES.search(sentence) else 0.0
     return score
 

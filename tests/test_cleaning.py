@@ -8,6 +8,7 @@ from jobclass.cleaning import (
     clean_title,
     compose_input,
     is_boilerplate,
+    is_duty_verb,
     normalize_title,
     repair_text,
     select_body_words,
@@ -144,6 +145,23 @@ def test_long_body_keeps_duty_sentences_first():
 )
 def test_duty_gate_reads_duty_sentences_only(body, expected):
     assert clean_body(body, min_duty_score=DUTY_SENTENCE_SCORE) == expected
+
+
+@pytest.mark.parametrize(
+    ("token", "verb"),
+    [
+        ("prepare", True), ("prepares", True), ("preparing", True), ("teaches", True), ("studies", True),
+        ("running", True), ("manages", True), ("management", False), ("during", False), ("skills", False),
+        ("located", False), ("business", False),
+    ],
+)
+def test_duty_verbs_in_their_inflected_forms(token, verb):
+    assert is_duty_verb(token) is verb
+
+
+def test_third_person_and_ing_duties_pass_the_gate():
+    body = "Manages client accounts. Preparing monthly reports. Strong communication skills."
+    assert clean_body(body, min_duty_score=DUTY_SENTENCE_SCORE) == "manages client accounts preparing monthly reports"
 
 
 def test_duty_gate_is_off_by_default():
