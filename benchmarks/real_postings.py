@@ -42,7 +42,11 @@ def distinct_postings() -> pd.DataFrame:
     return rows.assign(key=rows["title"].str.lower().str.strip()).drop_duplicates("key").reset_index(drop=True)
 
 
-def top1(classifier, frame: pd.DataFrame, with_body: bool) -> np.ndarray:
+OUTCOME = {(True, True): "both right", (False, False): "both wrong", (False, True): "body fixes", (True, False): "body breaks"}
+
+
+def top1(classifier, frame: pd.DataFrame, with_body: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each posting's top-1 code, and whether its body was read."""
     bodies = frame["body"].fillna("").tolist() if with_body else [""] * len(frame)
     Q, has_body = classifier.queries(frame["title"].tolist(), bodies)
     return np.array(classifier.codes)[classifier.proba(Q, has_body).argmax(axis=1)], has_body
@@ -61,9 +65,7 @@ def compare(frame: pd.DataFrame, title_codes: np.ndarray, body_codes: np.ndarray
         if missing:
             unreviewed += missing
             continue
-        right_t, right_b = review[(pid, t)], review[(pid, b)]
-        key = "both right" if right_t and right_b else "both wrong" if not (right_t or right_b) else "body fixes" if right_b else "body breaks"
-        counts[key] += 1
+        counts[OUTCOME[(review[(pid, t)], review[(pid, b)])]] += 1
     decided = counts["body fixes"] + counts["body breaks"]
     counts["sign test p"] = round(binomtest(counts["body fixes"], decided).pvalue, 4) if decided else float("nan")
     counts["unreviewed pairs"] = len(unreviewed)
