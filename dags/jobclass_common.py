@@ -8,6 +8,8 @@ they are imported inside the tasks that need them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -70,6 +72,31 @@ def engine():
     eng = make_engine(database_url())
     init_schema(eng)
     return eng
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Fail the task at once, without its retries, when a retry would only fail the same way.
+
+    ``jobclass.orchestration.is_permanent`` decides (no champion, a corrupt bundle, a run that does
+    not reconcile, bad values, a bug); database and I/O errors propagate unchanged and are retried.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from jobclass.orchestration import is_permanent
+
+    try:
+        yield
+    except Exception as exc:
+        if not is_permanent(exc):
+            raise
+        raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: a retry would fail the same way)") from exc
+
+
+def failed_tasks(ti: Any, dag_run: Any) -> list[str]:
+    """The task ids (``task[map index]`` for mapped ones) that failed in this DAG run, sorted."""
+    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
+    return sorted(task for task, state in states.items() if state == "failed")
 
 
 def log_failure(context: dict[str, Any]) -> None:

@@ -6,14 +6,27 @@ O*NET-SOC occupations with the champion model, and writes the top-k predictions 
 date-partitioned Parquet and to the `predictions` table; `prediction_runs` reconciles
 rows read = predicted + rejected.
 
+* **resolve_interval** fixes the interval once for the whole run. A scheduled run (or one
+  triggered with a logical date) uses its data interval. A run triggered without a logical date
+  (the UI's default, `airflow dags trigger`, REST `"logical_date": null`) has no data interval: it
+  classifies everything ingested since the end of the last successful run's interval up to the
+  run's `run_after` (with no successful run yet: everything ingested before `run_after`). The
+  chosen interval is logged; when it is empty the run is skipped.
 * **resolve_model** reads the champion once; every later task gets that version and path, so a
   promotion during the run cannot mix two models. With no champion, a clearly logged bootstrap
   trains and promotes the light default model (param `bootstrap_if_no_champion`), or the run
   fails and says what to run.
-* **plan_chunks** splits the interval's postings into bounded chunks.
+* **plan_chunks** waits for postings loads in flight, then splits the interval's postings into
+  bounded chunks.
 * **classify_chunk** is mapped over the chunks; each writes its own Parquet part and SQL rows and
   returns only counts. A chunk whose output already exists is skipped on retry.
 * **finish_run** reconciles the counts and emits the `jobclass_predictions` asset.
+* **record_failure** runs when a task before finish_run failed: the run's row in
+  `prediction_runs` is marked `failed` (created if the run failed before it started), naming the
+  failed tasks. (finish_run records its own outcome: `mismatch` when the counts do not reconcile.)
+
+An error that a retry would only repeat (no champion, a corrupt bundle, a run that does not
+reconcile, a bug) fails its task at once; database and I/O errors are retried.
 
 The database is the Airflow Connection `jobclass_db`; without it, the embedded SQLite default.
 Re-running an interval replaces its own output and never duplicates it. Backfill past days with
@@ -22,7 +35,7 @@ Re-running an interval replaces its own output and never duplicates it. Backfill
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 from jobclass_common import DEFAULT_ARGS, PREDICTIONS_ASSET, log_failure
@@ -36,7 +49,7 @@ SCHEDULE = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
 @dag(
     dag_id=DAG_ID,
     schedule=SCHEDULE,
-    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=8),
@@ -58,54 +71,93 @@ SCHEDULE = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
 )
 def jobclass_nightly_classify():
     # Every task returns one small dict or list through XCom (multiple_outputs=False: one XCom, not one per key).
+    @task(multiple_outputs=False)
+    def resolve_interval(dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
+        """The interval of this run: its data interval, or (no logical date) what is pending up to run_after."""
+        from airflow.sdk.exceptions import AirflowSkipException
+        from jobclass_common import engine, fail_fast
+
+        from jobclass.orchestration import NothingToClassify, run_interval
+
+        with fail_fast():
+            try:
+                return run_interval(engine(), data_interval_start, data_interval_end, dag_run.run_after)
+            except NothingToClassify as exc:
+                raise AirflowSkipException(str(exc)) from exc
+
     @task(execution_timeout=timedelta(minutes=45), multiple_outputs=False)
     def resolve_model(params=None) -> dict:
         """The champion's version and bundle path, resolved once for the whole run."""
-        from airflow.sdk.exceptions import AirflowFailException
-        from jobclass_common import engine
-        from jobclass.orchestration import NoChampionError, resolve_champion
+        from jobclass_common import engine, fail_fast
 
-        try:
+        from jobclass.orchestration import resolve_champion
+
+        with fail_fast():  # no champion or a corrupt bundle: retrying cannot help, fail now and say what to run
             return resolve_champion(engine(), bootstrap=bool(params["bootstrap_if_no_champion"]))
-        except NoChampionError as exc:
-            raise AirflowFailException(str(exc)) from exc  # retrying cannot help: fail now, say what to run
 
     @task(multiple_outputs=False)
-    def plan_chunks(model: dict, params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
-        from jobclass_common import engine
+    def plan_chunks(model: dict, interval: dict, params=None) -> list[dict]:
+        from jobclass_common import engine, fail_fast
+
         from jobclass.orchestration import plan
 
-        return plan(engine(), model, data_interval_start, data_interval_end, chunk_size=int(params["chunk_size"]))
+        with fail_fast():
+            return plan(engine(), model, interval["start"], interval["end"], chunk_size=int(params["chunk_size"]))
 
     @task(execution_timeout=timedelta(hours=1), max_active_tis_per_dagrun=2, multiple_outputs=False)
-    def classify_chunk(chunk: dict, model: dict, params=None, data_interval_start=None, data_interval_end=None) -> dict:
-        from jobclass_common import engine
+    def classify_chunk(chunk: dict, model: dict, interval: dict, params=None) -> dict:
+        from jobclass_common import engine, fail_fast
+
         from jobclass.orchestration import classify
 
-        return classify(engine(), model, chunk, data_interval_start, data_interval_end, top_k=int(params["top_k"]))
+        with fail_fast():
+            return classify(engine(), model, chunk, interval["start"], interval["end"], top_k=int(params["top_k"]))
 
-    @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed", multiple_outputs=False)
-    def finish_run(model: dict, results, outlet_events=None, data_interval_start=None, data_interval_end=None) -> dict:
-        from jobclass_common import engine
+    # none_failed_min_one_success: skipped, not run, when resolve_interval skipped the whole run.
+    @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed_min_one_success", multiple_outputs=False)
+    def finish_run(model: dict, interval: dict, results, outlet_events=None) -> dict:
+        from jobclass_common import engine, fail_fast
+
         from jobclass.orchestration import finish
 
-        summary = finish(engine(), model, data_interval_start, data_interval_end, [r for r in results if r])
+        with fail_fast():
+            summary = finish(engine(), model, interval["start"], interval["end"], [r for r in results if r])
         outlet_events[PREDICTIONS_ASSET].extra = summary
         return summary
 
     @task(trigger_rule="one_failed", multiple_outputs=False)
-    def record_failure(model: dict, data_interval_start=None, data_interval_end=None) -> None:
-        """Runs only when a chunk failed for good: the run is marked failed in prediction_runs."""
-        from jobclass_common import engine
-        from jobclass.orchestration import record_failure
+    def record_failure(
+        model: dict | None,
+        interval: dict | None,
+        ti=None,
+        dag_run=None,
+        data_interval_start=None,
+        data_interval_end=None,
+    ) -> None:
+        """Runs when a task failed: the run's row in prediction_runs is marked failed (created if need be).
 
-        record_failure(engine(), model, data_interval_start, data_interval_end, "a classify_chunk task failed")
+        ``model`` or ``interval`` is None when the task that resolves it failed: the row then says
+        no model, and the interval is resolved here once more.
+        """
+        from jobclass_common import engine, failed_tasks
 
+        from jobclass.orchestration import record_failure, run_interval
+
+        eng = engine()
+        if interval is None:
+            interval = run_interval(eng, data_interval_start, data_interval_end, dag_run.run_after)
+        reason = f"failed tasks: {', '.join(failed_tasks(ti, dag_run)) or 'unknown'} (see their logs)"
+        record_failure(eng, model, interval["start"], interval["end"], reason)
+
+    interval = resolve_interval()
     model = resolve_model()
-    chunks = plan_chunks(model)
-    results = classify_chunk.partial(model=model).expand(chunk=chunks)
-    finish_run(model, results)
-    results >> record_failure(model)
+    interval >> model  # an empty manual run is skipped before any model is resolved (or bootstrapped)
+    chunks = plan_chunks(model, interval)
+    results = classify_chunk.partial(model=model, interval=interval).expand(chunk=chunks)
+    finish_run(model, interval, results)
+    # Not downstream of finish_run, which records its own outcome (a mismatch): both stay leaves, so
+    # the run fails when any task failed, whatever record_failure did.
+    [chunks, results] >> record_failure(model, interval)
 
 
 jobclass_nightly_classify()

@@ -11,19 +11,27 @@ is better. Trigger it from the UI with **Trigger DAG w/ config** to change the p
 3. **train_head**: the logistic-regression head (with the semantic index and calibration); the
    bundle is saved under the models directory.
 4. **register_challenger**: the new version in `model_versions` as a challenger.
-5. **evaluate**: challenger and champion on the same held-out set (the frozen reported-titles
-   benchmark plus the held-out labels); the set's content hash is recorded.
-6. **gate**: a branch on `gate_metric` and `min_improvement` (`force_promote`, `dry_run`).
+5. **evaluate**: challenger and champion, both scored in this run, on the frozen reported-titles
+   benchmark (the gate; its content hash is recorded), on the held-out reviewed labels (a second
+   gate: no regression beyond `labels_tolerance`, once there are 30 or more) and, for the report
+   only, on the real-postings benchmark.
+6. **gate**: a branch on `gate_metric` and `min_improvement` (`force_promote`, `dry_run`). If the
+   champion cannot be evaluated, nothing is promoted: the decision is recorded and the run fails
+   (re-run it, or trigger with `force_promote=true`; a forced promotion is recorded as forced).
 7. **promote** (atomic; emits the `jobclass_champion_model` asset) or **keep_champion**.
 8. **record_and_report**: both scores and the decision in `model_versions`, and an HTML report
    per version under `<JOBCLASS_HOME>/reports/<version>.html`.
+9. **prune** (a teardown: it runs even when a step failed): deletes the bundles of registered
+   models that are neither the champion, nor among the `JOBCLASS_KEEP_CHALLENGERS` (3) newest other
+   models, nor the last retired champion, nor in use by a running prediction run; and retrain
+   workdirs untouched for `JOBCLASS_KEEP_WORKDIR_DAYS` (14) days. Each deleted path is logged.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
 from jobclass_common import DEFAULT_ARGS, MODEL_ASSET, log_failure
 
 DAG_ID = "jobclass_weekly_retrain"
@@ -32,7 +40,7 @@ DAG_ID = "jobclass_weekly_retrain"
 @dag(
     dag_id=DAG_ID,
     schedule=CronTriggerTimetable("0 3 * * 0", timezone="UTC"),  # Sundays 03:00 UTC
-    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=12),
@@ -82,8 +90,25 @@ DAG_ID = "jobclass_weekly_retrain"
             description="The challenger must beat the champion by at least this much.",
         ),
         "gate_metric": Param("acc@1", type="string", enum=["acc@1", "acc@5", "mrr@10"], title="Gate metric"),
+        "labels_tolerance": Param(
+            0.02,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Held-out labels tolerance",
+            description=(
+                "The challenger may score at most this much below the champion (gate metric) on the held-out "
+                "reviewed labels, once there are at least 30 of them."
+            ),
+        ),
         "force_promote": Param(
-            False, type="boolean", title="Force promote", description="Promote even if the challenger is not better."
+            False,
+            type="boolean",
+            title="Force promote",
+            description=(
+                "Promote even if the challenger is not better, or the champion could not be evaluated "
+                "(recorded as forced)."
+            ),
         ),
         "dry_run": Param(
             False, type="boolean", title="Dry run", description="Train, evaluate and report, but never promote."
@@ -126,6 +151,7 @@ def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def build_training_set(run_id=None) -> dict:
         from jobclass_common import engine
+
         from jobclass.orchestration import build_training_set, retrain_workdir
 
         return build_training_set(engine(), retrain_workdir(run_id))
@@ -145,6 +171,7 @@ def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def register_challenger(challenger: dict, params=None) -> dict:
         from jobclass_common import engine
+
         from jobclass.orchestration import params_dict, register_challenger
 
         return register_challenger(engine(), challenger, params_dict(params))
@@ -152,6 +179,7 @@ def jobclass_weekly_retrain():
     @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
     def evaluate(challenger: dict, training_set: dict, params=None, run_id=None) -> dict:
         from jobclass_common import engine
+
         from jobclass.orchestration import evaluate_models, params_dict, retrain_workdir
 
         return evaluate_models(engine(), challenger, training_set, params_dict(params), retrain_workdir(run_id))
@@ -167,6 +195,7 @@ def jobclass_weekly_retrain():
     def promote(challenger: dict, evaluation: dict, params=None, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
         from jobclass_common import engine
+
         from jobclass.orchestration import StaleComparisonError, decide, params_dict, promote_challenger
 
         try:
@@ -179,17 +208,34 @@ def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def keep_champion(challenger: dict, evaluation: dict, params=None) -> dict:
         from jobclass_common import engine
+
         from jobclass.orchestration import decide, keep_champion, params_dict
 
         return keep_champion(engine(), challenger, decide(evaluation, params_dict(params)), params_dict(params))
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def record_and_report(challenger: dict, evaluation: dict, training_set: dict, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
         from jobclass_common import engine
-        from jobclass.orchestration import decide, params_dict, record_and_report
+
+        from jobclass.orchestration import GateFailedError, decide, params_dict, record_and_report
 
         p = params_dict(params)
-        return record_and_report(engine(), challenger, evaluation, decide(evaluation, p), p, training_set)
+        try:
+            return record_and_report(engine(), challenger, evaluation, decide(evaluation, p), p, training_set)
+        except GateFailedError as exc:
+            raise AirflowFailException(str(exc)) from exc  # recorded; a retry would not evaluate again
+
+    @teardown
+    @task(multiple_outputs=False)
+    def prune(run_id=None, ti=None) -> dict:
+        from jobclass_common import engine
+
+        from jobclass.orchestration import prune_retention, retrain_workdir
+
+        challenger = ti.xcom_pull(task_ids="register_challenger") or {}  # none if the run failed before it
+        keep = (challenger["version"],) if challenger else ()
+        return prune_retention(engine(), keep=keep, current_workdir=retrain_workdir(run_id))
 
     training_set = build_training_set()
     finetuned = finetune_embeddings(training_set)
@@ -198,7 +244,7 @@ def jobclass_weekly_retrain():
     promoted = promote(challenger, evaluation)
     kept = keep_champion(challenger, evaluation)
     gate(evaluation) >> [promoted, kept]
-    [promoted, kept] >> record_and_report(challenger, evaluation, training_set)
+    [promoted, kept] >> record_and_report(challenger, evaluation, training_set) >> prune()
 
 
 jobclass_weekly_retrain()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +43,35 @@ def _file_hashes(root: Path) -> dict[str, str]:
 
 
 def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
-    """Write ``classifier`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    from safetensors.numpy import save_file
+    """Write ``classifier`` to ``path``: into a temporary sibling, then swapped in by renames.
 
+    An existing bundle at ``path`` stays whole until the new one is complete: it is renamed aside,
+    the new one renamed into place, and only then deleted; if the swap fails it is renamed back. A
+    failed save leaves no temporary directory behind.
+    """
     path = Path(path)
     source = getattr(classifier.encoder, "source_dir", None)  # an ONNX encoder: its torch model
     if not hasattr(classifier.encoder, "save") and source is None:
         raise BundleError("this encoder cannot be saved: it is neither a sentence-transformers model nor an export of one.")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")  # mkdir: the umask's mode, not 0700
+    tmp.mkdir()
+    try:
+        _write_bundle(classifier, tmp, source)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _write_bundle(classifier: JobClassifier, out: Path, source: str | Path | None) -> None:
+    from safetensors.numpy import save_file
+
     if source is not None:
-        shutil.copytree(source, tmp / "encoder")
+        shutil.copytree(source, out / "encoder")
     else:
-        classifier.encoder.save(str(tmp / "encoder"))
+        classifier.encoder.save(str(out / "encoder"))
     arrays = {
         "lr_coef": classifier.logistic.coef,
         "lr_intercept": classifier.logistic.intercept,
@@ -66,20 +82,31 @@ def save_bundle(classifier: JobClassifier, path: str | Path) -> Path:
         "profile_centroids": classifier.profile.centroids,
         "hybrid_weights": classifier.hybrid.weights,
     }
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp / "heads.safetensors"))
-    classifier.labels.to_csv(tmp / "labels.csv", index=False)
-    (tmp / "index_texts.json").write_text(json.dumps(classifier.index.texts, ensure_ascii=False), encoding="utf-8")
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(out / "heads.safetensors"))
+    classifier.labels.to_csv(out / "labels.csv", index=False)
+    (out / "index_texts.json").write_text(json.dumps(classifier.index.texts, ensure_ascii=False), encoding="utf-8")
     metadata = dict(classifier.metadata)
     metadata.update(
         format_version=FORMAT_VERSION,
         settings=vars(classifier.settings),
-        files=_file_hashes(tmp),
+        files=_file_hashes(out),
     )
-    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    return path
+    (out / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def _swap_into_place(new: Path, path: Path) -> None:
+    """Rename ``new`` to ``path``; an old bundle there is set aside first and restored if that fails."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    aside = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:12]}")
+    os.replace(path, aside)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(aside, path)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

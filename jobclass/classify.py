@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from jobclass.db import format_ts, to_utc, utc_now, with_db_retry
 from jobclass.model import PREDICTION_COLUMNS
 from jobclass.paths import predictions_dir
-from jobclass.postings import TimeLike, chunk_starts, read_posting_range
+from jobclass.postings import TimeLike, chunk_starts, read_posting_range, settle_ingest
 from jobclass.sinks import (
     partition_day,
     partition_dir,
@@ -125,8 +125,11 @@ def plan_chunks(engine: Engine, start: TimeLike, end: TimeLike, chunk_size: int 
     """Split the interval into id ranges of ``chunk_size`` postings.
 
     Each chunk is ``{"index", "id_from", "id_to", "rows"}`` with ``id_from <= id < id_to``; the
-    first range is open below and the last open above, so together they cover every id.
+    first range is open below and the last open above, so together they cover every id. Loads
+    in flight commit first (:func:`jobclass.postings.settle_ingest`): a batch that commits later
+    is stamped after ``end``, so the plan is the interval's final content.
     """
+    with_db_retry(engine, "plan chunks: wait for loads in flight", settle_ingest, engine, end)
     starts, total = with_db_retry(engine, "plan chunks", chunk_starts, engine, start, end, chunk_size)
     return [
         {
@@ -143,17 +146,20 @@ def plan_chunks(engine: Engine, start: TimeLike, end: TimeLike, chunk_size: int 
 def classify_frame(
     classifier: Classifier, frame: pd.DataFrame, *, top_k: int = 5, batch_size: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate then predict a batch: (predictions with the model's columns, rejects).
+    """Validate then predict a batch: (predictions with the model's columns and ``truncated``, rejects).
 
     Every posting of ``frame`` is in exactly one of the two (a valid posting the model returns
-    nothing for is rejected as ``no_prediction``).
+    nothing for is rejected as ``no_prediction``). ``truncated`` flags a posting whose title or
+    body was cut at the length limit before the model saw it.
     """
     valid, rejected = validate_postings(frame)
     if valid.empty:
-        return pd.DataFrame(columns=PREDICTION_COLUMNS), rejected
+        return pd.DataFrame(columns=[*PREDICTION_COLUMNS, "truncated"]), rejected
     options = {"batch_size": batch_size} if batch_size else {}
     predictions = classifier.predict_frame(valid[["posting_id", "title", "body"]], top_k=top_k, **options)
     predictions = predictions[predictions["posting_id"].astype(str).isin(set(valid["posting_id"]))]
+    was_cut = dict(zip(valid["posting_id"], valid["truncated"], strict=True))
+    predictions = predictions.assign(truncated=predictions["posting_id"].astype(str).map(was_cut).astype(bool))
     missing = valid.loc[~valid["posting_id"].isin(set(predictions["posting_id"].astype(str))), "posting_id"]
     if len(missing):
         lost = pd.DataFrame(
@@ -315,6 +321,34 @@ def start_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str
     return run_id
 
 
+_INSERT_UNSTARTED_RUN = sa.text(
+    "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
+    "status, started_at) VALUES (:run_id, :interval_start, :interval_end, :model_version, :partition_date, 0, "
+    "'running', :started_at) ON CONFLICT (run_id) DO NOTHING"
+)
+
+
+def fail_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, reason: str) -> dict[str, Any]:
+    """Record the run of [start, end) with ``model_version`` as ``failed``, creating its row when the
+    run failed before it started (planning, or resolving the model): a failed run always leaves
+    its row. A run that already finished (``success``, ``mismatch``) keeps its outcome."""
+    params = {
+        "run_id": make_run_id(start, end, model_version),
+        "interval_start": format_ts(start),
+        "interval_end": format_ts(end),
+        "model_version": model_version,
+        "partition_date": partition_day(start),
+        "started_at": format_ts(utc_now()),
+    }
+
+    def _insert() -> None:
+        with engine.begin() as conn:
+            conn.execute(_INSERT_UNSTARTED_RUN, params)
+
+    with_db_retry(engine, "record failed run", _insert)
+    return finish_run(engine, params["run_id"], error=reason)
+
+
 def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
     params = {"run_id": run["run_id"], "start": run["interval_start"], "end": run["interval_end"]}
     in_interval = "FROM job_postings p WHERE p.ingested_at >= :start AND p.ingested_at < :end"
@@ -368,7 +402,8 @@ def finish_run(
 
     ``success`` when every posting of the interval is predicted or rejected by this run
     (rows_read = rows_predicted + rows_rejected and none unaccounted), ``mismatch`` otherwise,
-    ``failed`` when ``error`` is given. Stale Parquet parts of the run are removed on success.
+    ``failed`` when ``error`` is given (unless the run already finished: its outcome is kept).
+    Stale Parquet parts of the run are removed on success.
     """
 
     def _read() -> tuple[dict[str, Any] | None, dict[str, int] | None]:
@@ -383,6 +418,9 @@ def finish_run(
     run, counts = with_db_retry(engine, "finish run: reconcile", _read)
     if run is None:
         raise ValueError(f"no prediction run {run_id!r}: call start_run() first.")
+    if error and run["status"] in ("success", "mismatch"):
+        log.error("run %s already finished as %s; keeping that outcome. Later error: %s", run_id, run["status"], error)
+        return run
     balanced = counts["rows_read"] == counts["rows_predicted"] + counts["rows_rejected"] and not counts["unaccounted"]
     if error:
         status, detail = "failed", error[:2000]
@@ -492,8 +530,36 @@ def classify_interval(
     )
 
 
-def list_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest ``prediction_runs`` rows, newest first (for dashboards and the API)."""
-    query = sa.text("SELECT * FROM prediction_runs ORDER BY started_at DESC, run_id LIMIT :limit")
+_LAST_SUCCESS_END = sa.text(
+    "SELECT MAX(interval_end) FROM prediction_runs WHERE status = 'success' AND interval_end <= :end"
+)
+_FIRST_INGESTED = sa.text("SELECT MIN(ingested_at) FROM job_postings WHERE ingested_at < :end")
+
+
+def pending_interval(engine: Engine, end: TimeLike) -> dict[str, str] | None:
+    """What a run with no data interval of its own classifies: everything ingested from the end of
+    the last successful run's interval up to ``end``, or, when no run succeeded yet, from the first
+    posting ingested. ``{"start", "end", "basis"}`` (ISO text), or ``None`` when nothing is in it."""
+    end_ts = format_ts(end)
+
+    def _bounds() -> tuple[str | None, str | None]:
+        with engine.connect() as conn:
+            last = conn.execute(_LAST_SUCCESS_END, {"end": end_ts}).scalar_one_or_none()
+            first = conn.execute(_FIRST_INGESTED, {"end": end_ts}).scalar_one_or_none()
+        return last, first
+
+    last_end, first_ingested = with_db_retry(engine, "pending interval", _bounds)
+    if last_end is not None:
+        start, basis = last_end, "since the end of the last successful run"
+    elif first_ingested is not None:
+        start, basis = first_ingested, "no successful run yet: from the first posting ingested"
+    else:
+        return None
+    return {"start": start, "end": end_ts, "basis": basis} if start < end_ts else None
+
+
+def list_runs(engine: Engine, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """The newest ``prediction_runs`` rows, newest first, ``offset`` rows skipped (for dashboards and the API)."""
+    query = sa.text("SELECT * FROM prediction_runs ORDER BY started_at DESC, run_id LIMIT :limit OFFSET :offset")
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query, {"limit": limit}).mappings()]
+        return [dict(r) for r in conn.execute(query, {"limit": limit, "offset": offset}).mappings()]

@@ -32,6 +32,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SCHEMA_LOCK_KEY = 4_242_001  # PostgreSQL advisory lock id held while the schema is created
 WRITE_LOCK_KEY = 4_242_002  # PostgreSQL advisory lock id held by each predictions/rejects write
+INGEST_LOCK_KEY = 4_242_003  # PostgreSQL advisory lock id: shared by each postings batch, exclusive when planning
 
 # Retries of one database step of a run (read a chunk, write a chunk, record the run) when the
 # connection drops or the database is briefly unreachable or locked: exponential backoff
@@ -68,6 +69,17 @@ def format_ts(value: datetime | date | str) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def database_now(conn: sa.Connection) -> datetime:
+    """The database server's current time (PostgreSQL), or this machine's (SQLite: a local file).
+
+    Ingest stamps and the planner's cutoff check use this one clock, so loaders and workers on
+    other machines cannot disagree about which side of a cutoff a batch falls.
+    """
+    if conn.dialect.name == "postgresql":
+        return to_utc(conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one())
+    return utc_now()
 
 
 # -- engines ----------------------------------------------------------------------------------
@@ -218,13 +230,29 @@ def schema_statements(text: str) -> list[str]:
     return [stmt.strip() for stmt in without_comments.split(";") if stmt.strip()]
 
 
+_ADD_COLUMN = re.compile(r"^ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)\s", re.IGNORECASE)
+
+
+def _column_exists(conn: sa.Connection, table: str, column: str) -> bool:
+    return any(c["name"] == column for c in sa.inspect(conn).get_columns(table))
+
+
 def init_schema(engine: Engine) -> None:
-    """Create every table and index that does not exist yet (idempotent, one transaction)."""
+    """Create every table and index that does not exist yet (idempotent, one transaction).
+
+    ``ALTER TABLE t ADD COLUMN c ...`` statements upgrade databases created before the column
+    existed; they run only when ``c`` is missing (SQLite has no ``ADD COLUMN IF NOT EXISTS``).
+    """
     statements = schema_statements(schema_path().read_text(encoding="utf-8"))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":  # parallel tasks may init at once: take turns
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         for statement in statements:
+            added = _ADD_COLUMN.match(statement)
+            if added and _column_exists(conn, *added.groups()):
+                continue
+            if added:
+                log.warning("upgrading the schema of %s: %s", masked_url(engine), " ".join(statement.split()))
             conn.execute(sa.text(statement))
     log.info("schema ready in %s (%d statements)", masked_url(engine), len(statements))
 

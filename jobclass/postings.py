@@ -2,6 +2,15 @@
 
 Loading is idempotent: a posting id already in the table is left untouched (its ``ingested_at``
 too), so loading the same file twice adds nothing.
+
+A line that cannot be loaded (not JSON, not an object, no id, a CSV row that does not fit its
+header) is rejected with a reason and the load goes on: the load's :class:`LoadStats` and the
+``load_rejects`` table say which line and why.
+
+The ingest cutoff is safe: each batch is stamped (``ingested_at``) inside its own insert
+transaction while it holds the ingest lock, and a run's planning takes that lock exclusively
+first (:func:`settle_ingest`). A batch in flight therefore commits before the interval is read,
+and a later batch is stamped after the cutoff: no posting falls between two intervals.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import gzip
 import io
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,10 +29,10 @@ from typing import IO, Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from jobclass.db import format_ts, utc_now
-from jobclass.validation import decode_text, is_missing, storable_text
+from jobclass.db import INGEST_LOCK_KEY, database_now, format_ts, to_utc, utc_now
+from jobclass.validation import MISSING_ID, decode_text, is_missing, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +43,56 @@ POSTED_FIELDS = ("posted_at", "publication_date", "date_posted")
 # USAJOBS announcements have no body: it is the summary and the duties.
 BODY_PART_FIELDS = ("job_summary", "major_duties")
 
+# Reason codes of load_rejects (and jobclass.validation.MISSING_ID for a record without an id).
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MALFORMED_ROW = "malformed_row"
+REJECT_RAW_CHARS = 10_000  # a rejected line is kept in load_rejects up to this many characters
+REPORTED_REJECTS = 20  # rejects listed in LoadStats (all of them are in load_rejects)
+# Planning waits for the database clock to pass the cutoff (clock skew) at most this long.
+MAX_CUTOFF_WAIT_S = 60.0
+
 _INSERT = sa.text(
     "INSERT INTO job_postings (id, title, body, source, posted_at, ingested_at, extras) "
     "VALUES (:id, :title, :body, :source, :posted_at, :ingested_at, :extras) "
     "ON CONFLICT (id) DO NOTHING"
 )
 _EXISTING = sa.text("SELECT id FROM job_postings WHERE id IN :ids").bindparams(sa.bindparam("ids", expanding=True))
+_INSERT_REJECT = sa.text(
+    "INSERT INTO load_rejects (loaded_at, file, line, reason_code, detail, raw) "
+    "VALUES (:loaded_at, :file, :line, :reason_code, :detail, :raw)"
+)
+_SHARED_INGEST_LOCK = sa.text("SELECT pg_advisory_xact_lock_shared(:key)")
+_EXCLUSIVE_INGEST_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+
+
+@dataclass(frozen=True)
+class LoadReject:
+    """One line of a file (or one record) that was not loaded, and why."""
+
+    line: int
+    reason_code: str
+    detail: str
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
 class LoadStats:
+    """What a load did. ``read = inserted + already_present + duplicates_in_file + rejected``;
+    ``without_id`` counts the rejects whose reason is ``missing_id``."""
+
     read: int
     inserted: int
     already_present: int
     duplicates_in_file: int
     without_id: int
+    rejected: int = 0
+    rejects: tuple[LoadReject, ...] = ()  # the first REPORTED_REJECTS, in line order
+    origin: str = ""  # the file (load_rejects.file)
+    loaded_at: str = ""  # when the load started (load_rejects.loaded_at)
+
+
+Entry = tuple[int, dict[str, Any] | LoadReject]
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -66,30 +111,78 @@ def file_format(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown postings format; use .jsonl or .csv (optionally .gz).")
 
 
-def read_postings_file(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Raw records, one dict per posting, streamed. Bytes that are not UTF-8 survive as
-    surrogate escapes for :func:`jobclass.validation.decode_text` to repair or flag."""
+def _kept(raw: str) -> str | None:
+    """A rejected line as it can be stored: decoded, NUL-free, at most REJECT_RAW_CHARS."""
+    return storable_text(raw[:REJECT_RAW_CHARS])
+
+
+def _jsonl_entries(raw: IO[bytes]) -> Iterator[Entry]:
+    for lineno, line in enumerate(raw, start=1):
+        text = line.decode("utf-8", "surrogateescape").strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield (
+                lineno,
+                LoadReject(lineno, INVALID_JSON, f"not valid JSON ({exc.msg}, column {exc.colno})", _kept(text)),
+            )
+            continue
+        if not isinstance(record, dict):
+            detail = f"expected a JSON object, got {type(record).__name__}"
+            yield lineno, LoadReject(lineno, NOT_AN_OBJECT, detail, _kept(text))
+            continue
+        yield lineno, record
+
+
+def _csv_entries(raw: IO[bytes]) -> Iterator[Entry]:
+    csv.field_size_limit(2**31 - 1)  # bodies can be far longer than csv's 128 KiB default
+    reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline=""))
+    if reader.fieldnames is None:  # an empty file
+        return
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield first_line, LoadReject(first_line, MALFORMED_ROW, f"not valid CSV ({exc})")
+            continue
+        if None in row:  # DictReader's key for the fields beyond the header
+            detail = f"{len(row[None])} more fields than the header's {len(reader.fieldnames)}"
+            kept = _kept(json.dumps(list(row.values())[:-1] + row[None], ensure_ascii=False))
+            yield first_line, LoadReject(first_line, MALFORMED_ROW, detail, kept)
+            continue
+        yield first_line, row
+
+
+def read_postings_entries(path: str | Path) -> Iterator[Entry]:
+    """``(line, record)`` per posting, streamed, or ``(line, LoadReject)`` for a line that is not one.
+
+    Bytes that are not UTF-8 survive as surrogate escapes for
+    :func:`jobclass.validation.decode_text` to repair or flag. A CSV row's line is the line it
+    starts on.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"postings file {path} does not exist.")
     kind = file_format(path)
     with _open_binary(path) as raw:
-        if kind == "jsonl":
-            for lineno, line in enumerate(raw, start=1):
-                text = line.decode("utf-8", "surrogateescape").strip()
-                if not text:
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg}).") from exc
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}.")
-                yield record
-        else:
-            csv.field_size_limit(2**31 - 1)  # bodies can be far longer than csv's 128 KiB default
-            reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline=""))
-            yield from reader
+        yield from _jsonl_entries(raw) if kind == "jsonl" else _csv_entries(raw)
+
+
+def read_postings_file(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Raw records, one dict per posting, streamed; a line that is not a record raises ValueError.
+
+    For reading a file that must be clean (the bundled samples); loading uses
+    :func:`read_postings_entries`, which rejects such a line and goes on.
+    """
+    for lineno, entry in read_postings_entries(path):
+        if isinstance(entry, LoadReject):
+            raise ValueError(f"{path}:{lineno}: {entry.detail}.")  # noqa: TRY004 - a bad line, not a bad argument
+        yield entry
 
 
 # -- mapping a record to a row ----------------------------------------------------------------
@@ -159,14 +252,122 @@ def posting_row(record: dict[str, Any], *, default_source: str, ingested_at: str
 
 
 # -- loading ----------------------------------------------------------------------------------
-def _insert_batch(engine: Engine, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose id is new, in one transaction; returns how many were new."""
+def _lock_ingest(conn: Connection, *, exclusive: bool) -> None:
+    """The first statement of a transaction: take the ingest lock until it ends.
+
+    PostgreSQL: advisory lock INGEST_LOCK_KEY, shared by loads (they do not wait for each other),
+    exclusive for :func:`settle_ingest`. SQLite: ``BEGIN IMMEDIATE``, its one write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_EXCLUSIVE_INGEST_LOCK if exclusive else _SHARED_INGEST_LOCK, {"key": INGEST_LOCK_KEY})
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _commit_batch(
+    engine: Engine,
+    rows: list[dict[str, Any]],
+    rejects: list[LoadReject],
+    *,
+    stamp: str | None,
+    origin: str,
+    loaded_at: str,
+) -> int:
+    """Insert the rows whose id is new and record the rejects, in one transaction; returns how many were new.
+
+    Without an explicit ``stamp`` the rows are stamped here, under the ingest lock, with the
+    database clock: the stamp is never older than a cutoff that was planned before this commit.
+    """
     with engine.begin() as conn:
-        existing = {r[0] for r in conn.execute(_EXISTING, {"ids": [row["id"] for row in rows]})}
-        new = [row for row in rows if row["id"] not in existing]
+        _lock_ingest(conn, exclusive=False)
+        ingested_at = stamp or format_ts(database_now(conn))
+        new: list[dict[str, Any]] = []
+        if rows:
+            existing = {r[0] for r in conn.execute(_EXISTING, {"ids": [row["id"] for row in rows]})}
+            new = [{**row, "ingested_at": ingested_at} for row in rows if row["id"] not in existing]
         if new:
             conn.execute(_INSERT, new)
+        if rejects:
+            conn.execute(
+                _INSERT_REJECT,
+                [
+                    {
+                        "loaded_at": loaded_at,
+                        "file": origin,
+                        "line": r.line,
+                        "reason_code": r.reason_code,
+                        "detail": r.detail,
+                        "raw": r.raw,
+                    }
+                    for r in rejects
+                ],
+            )
     return len(new)
+
+
+def _record_text(record: dict[str, Any]) -> str | None:
+    return _kept(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def load_entries(
+    engine: Engine,
+    entries: Iterable[Entry],
+    *,
+    origin: str,
+    source: str = "unknown",
+    ingested_at: TimeLike | None = None,
+    batch_size: int = 1000,
+) -> LoadStats:
+    """Load ``(line, record or LoadReject)`` entries (as from :func:`read_postings_entries`) in batches.
+
+    Each batch of ``batch_size`` lines commits its new postings and its rejects together, so a
+    bad line never undoes, or stops, the rest of the file. ``ingested_at`` stamps the whole
+    load with a given time (a backfill: a run of an interval that was already classified does
+    not see it until that interval is run again); by default each batch is stamped at commit.
+    """
+    loaded_at = format_ts(utc_now())
+    stamp = format_ts(ingested_at) if ingested_at is not None else None
+    seen: set[str] = set()
+    read = inserted = duplicates = without_id = rejected = 0
+    reported: list[LoadReject] = []
+    rows: list[dict[str, Any]] = []
+    rejects: list[LoadReject] = []
+    for line, entry in entries:
+        read += 1
+        reject = entry if isinstance(entry, LoadReject) else None
+        if reject is None:
+            row = posting_row(entry, default_source=source, ingested_at="")
+            if row is None:
+                detail = f"the record has no {' or '.join(ID_FIELDS)} with a value"
+                reject = LoadReject(line, MISSING_ID, detail, _record_text(entry))
+            elif row["id"] in seen:
+                duplicates += 1
+                continue
+            else:
+                seen.add(row["id"])
+                rows.append(row)
+        if reject is not None:
+            rejected += 1
+            without_id += reject.reason_code == MISSING_ID
+            rejects.append(reject)
+            if len(reported) < REPORTED_REJECTS:
+                reported.append(reject)
+        if len(rows) + len(rejects) >= batch_size:
+            inserted += _commit_batch(engine, rows, rejects, stamp=stamp, origin=origin, loaded_at=loaded_at)
+            rows, rejects = [], []
+    if rows or rejects:
+        inserted += _commit_batch(engine, rows, rejects, stamp=stamp, origin=origin, loaded_at=loaded_at)
+    already = read - inserted - duplicates - rejected
+    stats = LoadStats(read, inserted, already, duplicates, without_id, rejected, tuple(reported), origin, loaded_at)
+    if duplicates:
+        log.warning("%s: %d records repeat an earlier id (first kept)", origin, duplicates)
+    for reject in reported:
+        log.warning("%s:%d rejected (%s): %s", origin, reject.line, reject.reason_code, reject.detail)
+    if rejected > len(reported):
+        log.warning(
+            "%s: %d more lines rejected; see load_rejects (loaded_at %s)", origin, rejected - len(reported), loaded_at
+        )
+    return stats
 
 
 def load_records(
@@ -176,43 +377,44 @@ def load_records(
     source: str = "unknown",
     ingested_at: TimeLike | None = None,
     batch_size: int = 1000,
+    origin: str = "records",
 ) -> LoadStats:
-    """Load raw records (as from :func:`read_postings_file`) in batches of ``batch_size``."""
-    stamp = format_ts(ingested_at if ingested_at is not None else utc_now())
-    seen: set[str] = set()
-    read = inserted = duplicates = without_id = 0
-    batch: list[dict[str, Any]] = []
-    for record in records:
-        read += 1
-        row = posting_row(record, default_source=source, ingested_at=stamp)
-        if row is None:
-            without_id += 1
-            continue
-        if row["id"] in seen:
-            duplicates += 1
-            continue
-        seen.add(row["id"])
-        batch.append(row)
-        if len(batch) >= batch_size:
-            inserted += _insert_batch(engine, batch)
-            batch = []
-    if batch:
-        inserted += _insert_batch(engine, batch)
-    stats = LoadStats(read, inserted, read - inserted - duplicates - without_id, duplicates, without_id)
-    if duplicates or without_id:
-        log.warning("%d records repeat an earlier id (first kept), %d have no id (skipped)", duplicates, without_id)
-    return stats
+    """Load raw records (as from :func:`read_postings_file`); a record's line is its position (1-based)."""
+    return load_entries(
+        engine,
+        enumerate(records, start=1),
+        origin=origin,
+        source=source,
+        ingested_at=ingested_at,
+        batch_size=batch_size,
+    )
 
 
 def load_postings_stats(
-    engine: Engine, path: str | Path, *, ingested_at: TimeLike | None = None, source: str | None = None
+    engine: Engine,
+    path: str | Path,
+    *,
+    ingested_at: TimeLike | None = None,
+    source: str | None = None,
+    batch_size: int = 1000,
 ) -> LoadStats:
     """Load a JSONL(.gz) or CSV(.gz) file; the source defaults to the id prefix or the file name."""
     path = Path(path)
-    default_source = source or path.name.split(".", 1)[0]
-    stats = load_records(engine, read_postings_file(path), source=default_source, ingested_at=ingested_at)
+    stats = load_entries(
+        engine,
+        read_postings_entries(path),
+        origin=str(path.resolve()),
+        source=source or path.name.split(".", 1)[0],
+        ingested_at=ingested_at,
+        batch_size=batch_size,
+    )
     log.info(
-        "%s: read %d, inserted %d, already present %d", path.name, stats.read, stats.inserted, stats.already_present
+        "%s: read %d, inserted %d, already present %d, rejected %d",
+        path.name,
+        stats.read,
+        stats.inserted,
+        stats.already_present,
+        stats.rejected,
     )
     return stats
 
@@ -222,6 +424,35 @@ def load_postings_file(
 ) -> int:
     """Load a postings file; returns how many postings were new."""
     return load_postings_stats(engine, path, ingested_at=ingested_at, source=source).inserted
+
+
+def settle_ingest(engine: Engine, cutoff: TimeLike) -> None:
+    """Return once no postings batch stamped before ``cutoff`` can still commit: call before
+    reading an interval that ends at ``cutoff``.
+
+    Taking the ingest lock exclusively waits for the batches in flight (they commit holding it);
+    every later batch is stamped at or after the database clock's time now. While that clock
+    has not reached ``cutoff`` (clock skew, an interval ending in a few seconds) this waits, up
+    to MAX_CUTOFF_WAIT_S; an interval that ends later than that is still open, and postings
+    ingested into it after this call are read only when it is run again (a warning says so).
+    """
+    end = to_utc(cutoff)
+    while True:
+        with engine.begin() as conn:
+            _lock_ingest(conn, exclusive=True)
+            now = database_now(conn)
+        ahead = (end - now).total_seconds()
+        if ahead <= 0:
+            return
+        if ahead > MAX_CUTOFF_WAIT_S:
+            log.warning(
+                "the interval ends at %s, %.0f s from now: postings ingested after now are not in this run; "
+                "run the interval again once it has ended to classify them",
+                format_ts(end),
+                ahead,
+            )
+            return
+        time.sleep(ahead)
 
 
 # -- reading an interval ----------------------------------------------------------------------

@@ -184,12 +184,15 @@ def record_decision(
     engine: Engine, version: str, status: str, reason: str, metrics: dict[str, Any] | None = None
 ) -> None:
     """Record a non-promotion decision (challenger kept, rejected, retired) with its reason;
-    ``metrics`` are merged into the stored ones. Use :func:`promote` to make a champion."""
+    ``metrics`` are merged into the stored ones. Use :func:`promote` to make a champion, or to replace
+    one: the current champion's status is never changed here."""
     _check_status(status)
     if status == "champion":
         raise ValueError("use promote() to make a champion: it verifies the bundle and retires the old one.")
     with engine.begin() as conn:
         model = _require(conn, version)
+        if model.status == "champion":  # demoting it would leave no model serving
+            raise ValueError(f"{version} is the champion: promote another model to replace it, not {status!r}.")
         merged = {**model.metrics, **(metrics or {})}
         conn.execute(
             sa.text(

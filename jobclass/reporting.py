@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +197,15 @@ def _group_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _section_columns(
+    label: str, champion_version: str | None, ours: Mapping[str, Any], theirs: Mapping[str, Any] | None
+) -> list[tuple[str, Mapping[str, Any]]]:
+    columns = [(label, ours)]
+    if theirs is not None:
+        columns.append((f"{champion_version or 'champion'} (champion)", theirs))
+    return columns
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:960px;color:#222}
 h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #eee}
@@ -222,10 +231,15 @@ def render_report(
     benchmark_hash: str | None = None,
     params: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    sections: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any] | None]] | None = None,
     generated_at: datetime | None = None,
 ) -> str:
-    """The report as one HTML string (no external resources)."""
-    generated_at = generated_at or datetime.now(timezone.utc)
+    """The report as one HTML string (no external resources).
+
+    ``sections``: further evaluation sets (a second gate, report-only benchmarks), each a title and the
+    (this version, champion or None) metrics, rendered as their own tables after the primary one.
+    """
+    generated_at = generated_at or datetime.now(UTC)
     challenger_label = f"{version} (this version)"
     columns: list[tuple[str, Mapping[str, Any]]] = [(challenger_label, metrics)]
     if champion_metrics is not None:
@@ -258,6 +272,10 @@ def render_report(
     decision_html = f"<p class='decision'>Decision: {_esc(decision)}</p>" if decision else ""
     params_json = json.dumps(dict(params or {}), indent=2, sort_keys=True, default=str)
     params_html = f"<h2>Training parameters</h2><pre>{_esc(params_json)}</pre>" if params else ""
+    sections_html = "".join(
+        f"<h2>{_esc(title)}</h2>{_metrics_table(_section_columns(challenger_label, champion_version, ours, theirs))}"
+        for title, (ours, theirs) in (sections or {}).items()
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>jobclass model report {_esc(version)}</title>
@@ -268,6 +286,7 @@ def render_report(
 <dl>{facts_html}</dl>
 <h2>Metrics on the held-out test set</h2>
 {_metrics_table(columns)}
+{sections_html}
 <h2>Accuracy@k</h2>
 {_line_chart(curve_series)}
 <h2>Accuracy@1 by SOC major group</h2>
@@ -284,7 +303,7 @@ def write_report(out_dir: str | os.PathLike[str], *, version: str, metrics: Mapp
     ``kwargs`` are those of :func:`render_report`: ``per_major_group`` (a DataFrame from
     :func:`jobclass.metrics.per_major_group` or a list of dicts), ``champion_version``,
     ``champion_metrics``, ``champion_per_major_group``, ``decision``, ``reason``, ``benchmark``,
-    ``benchmark_hash``, ``params``, ``extra``.
+    ``benchmark_hash``, ``params``, ``extra``, ``sections``.
     """
     if not re.fullmatch(r"[A-Za-z0-9._-]+", version):
         raise ValueError(f"unsafe model version for a file name: {version!r}")

@@ -24,8 +24,10 @@ from jobclass.db import WRITE_LOCK_KEY, format_ts, to_utc
 from jobclass.model import PREDICTION_COLUMNS
 from jobclass.validation import REJECT_COLUMNS
 
+# Set by the pipeline, not the model: the input was cut at the length limit (jobclass.validation).
+INPUT_COLUMNS = ["truncated"]
 RUN_COLUMNS = ["model_version", "run_id", "partition_date", "predicted_at"]
-PREDICTION_TABLE_COLUMNS = [*PREDICTION_COLUMNS, *RUN_COLUMNS]
+PREDICTION_TABLE_COLUMNS = [*PREDICTION_COLUMNS, *RUN_COLUMNS, *INPUT_COLUMNS]
 SQL_BATCH_ROWS = 5_000
 
 PARQUET_SCHEMA = pa.schema(
@@ -47,6 +49,7 @@ PARQUET_SCHEMA = pa.schema(
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("partition_date", pa.date32(), nullable=False),
         pa.field("predicted_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("truncated", pa.bool_(), nullable=False),
     ]
 )
 assert PARQUET_SCHEMA.names == PREDICTION_TABLE_COLUMNS, "the Parquet schema must follow the model's columns"
@@ -69,7 +72,10 @@ def stamp_predictions(
     partition_date: date | str,
     predicted_at: datetime | str,
 ) -> pd.DataFrame:
-    """The model's frame plus the run columns, in table column order, sorted by (posting, rank)."""
+    """The model's frame plus the run columns, in table column order, sorted by (posting, rank).
+
+    ``truncated`` is kept when the frame has it (:func:`jobclass.classify.classify_frame`), else False.
+    """
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
         raise ValueError(f"the classifier's output lacks columns {missing}; expected {PREDICTION_COLUMNS}.")
@@ -81,6 +87,7 @@ def stamp_predictions(
     frame["run_id"] = run_id
     frame["partition_date"] = partition_day(partition_date)
     frame["predicted_at"] = format_ts(predicted_at)
+    frame["truncated"] = predictions["truncated"].astype(bool) if "truncated" in predictions.columns else False
     return frame.sort_values(["posting_id", "rank"], kind="stable").reset_index(drop=True)
 
 

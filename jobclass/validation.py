@@ -12,7 +12,8 @@ Reason codes (``rejected_postings.reason_code``):
 ``empty``             title and body are missing, blank or only HTML markup.
 ``no_prediction``     valid, but the model returned no row for it (set by jobclass.classify).
 
-Not rejected: very long text (truncated, flagged ``truncated``), non-English text, emoji next to
+Not rejected: very long text (truncated, flagged ``truncated``: ``predictions.truncated`` keeps the
+flag on the posting's prediction rows), non-English text, emoji next to
 words, SQL or script fragments (it is all just text), and a few stray bytes of a legacy encoding
 (read as Windows-1252, as browsers do).
 """

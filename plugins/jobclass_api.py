@@ -4,9 +4,11 @@ Endpoints (all require an authenticated Airflow user, see *Authentication* below
 
 * ``POST /jobclass/predict``  ``{"title": ..., "body": ..., "top_k": 5}`` -> ranked O*NET codes
   from the current champion model;
-* ``GET  /jobclass/models``   the model registry with metrics;
-* ``GET  /jobclass/runs``     recent nightly prediction runs (``?limit=``, 1..500);
+* ``GET  /jobclass/models``   the model registry with metrics, newest first (``?limit=&offset=``);
+* ``GET  /jobclass/runs``     nightly prediction runs, newest first (``?limit=&offset=``);
 * ``GET  /jobclass/health``   liveness (also authenticated).
+
+``limit`` is 1..200 (default 50) and ``offset`` 0..1,000,000 (default 0).
 
 Authentication. Airflow 3 mounts a plugin's FastAPI app as a sub-application of the API server
 (``app.mount(url_prefix, subapp)`` in ``airflow.api_fastapi.app.init_plugins``). Its routes get
@@ -24,26 +26,44 @@ top_k 1..20, no unknown fields. A request body over 512 KiB is refused with 413 
 into memory or parsed. Bad input always gives a 4xx with a message, never a 500. Without a
 champion model the API answers 503 and says how to get one.
 
-The champion bundle is loaded lazily on the first prediction and cached; each request checks the
-registry (one small query) and reloads when the champion's version changes.
+No server internals in responses. Viewers may call this API, so a failure is logged here, with
+its traceback and a short error id, and the response carries only a generic message and that id
+(``{"detail": ..., "error_id": ...}``): never an exception's text, a bundle path or the database
+host or user. ``/models`` leaves out the bundle path, and the free text the DAGs store (a
+decision's reason, a failed run's detail) is shown with paths, URLs, exception text and the
+database host and user replaced by placeholders.
+
+Bounded inference. Predictions run inside the API server, so they are bounded: at most
+``JOBCLASS_API_MAX_CONCURRENT`` (default 2) at once, further ones answered 503 with
+``Retry-After``; each awaited at most ``JOBCLASS_API_PREDICT_TIMEOUT_S`` seconds (default 30),
+then 504. Loading a bundle (which may export the encoder to ONNX) never happens in a request: the
+champion is warmed in a background thread when the API server starts and again whenever the
+champion changes; until it is ready ``/predict`` answers 503 ``model warming, retry in N s`` with
+``Retry-After: N``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
+import re
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
+from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from airflow.plugins_manager import AirflowPlugin
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("jobclass.api")
 
@@ -53,10 +73,36 @@ MAX_TITLE_CHARS = 500
 MAX_BODY_BYTES = 100_000
 MAX_REQUEST_BYTES = 512 * 1024
 MAX_TOP_K = 20
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+MAX_OFFSET = 1_000_000
+DEFAULT_MAX_CONCURRENT = 2
+DEFAULT_PREDICT_TIMEOUT_S = 30.0
+FIRST_WARM_ESTIMATE_S = 10.0  # Retry-After while the first load runs; later loads use the last load's time
+RETRY_FAILED_LOAD_S = 30.0  # a bundle that failed to load is tried again after this long
+BUSY_RETRY_AFTER_S = 1
 
 NO_CHAMPION_MESSAGE = (
     "No champion model is registered yet. Run the `jobclass_nightly_classify` DAG once (it bootstraps "
     "the default model) or trigger `jobclass_weekly_retrain`, or run `jobclass train --promote`."
+)
+
+MODEL_FIELDS = ("version", "status", "metrics", "benchmark_hash", "created_at", "promoted_at", "reason")
+RUN_FIELDS = (
+    "run_id",
+    "interval_start",
+    "interval_end",
+    "model_version",
+    "partition_date",
+    "chunks",
+    "rows_read",
+    "rows_predicted",
+    "rows_rejected",
+    "status",
+    "detail",
+    "started_at",
+    "finished_at",
+    "duration_s",
 )
 
 
@@ -240,28 +286,6 @@ def _record(obj: Any) -> dict[str, Any]:
     return dict(vars(obj))
 
 
-class ChampionCache:
-    """The champion classifier, loaded once and reloaded only when the champion's version changes."""
-
-    def __init__(self, loader: Callable[[str], Any]) -> None:
-        self._loader = loader
-        self._lock = threading.Lock()
-        self._version: str | None = None
-        self._classifier: Any = None
-        self.loads = 0
-
-    def get(self, version: str, path: str) -> Any:
-        if self._version == version and self._classifier is not None:
-            return self._classifier
-        with self._lock:
-            if self._version != version or self._classifier is None:
-                log.info("Loading champion model %s from %s", version, path)
-                classifier = self._loader(path)
-                self._classifier, self._version = classifier, version
-                self.loads += 1
-        return self._classifier
-
-
 def _jsonable(value: Any) -> Any:
     import datetime as _dt
     import json as _json
@@ -316,6 +340,228 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+# --------------------------------------------------------------------------- errors without internals
+
+
+class ApiError(Exception):
+    """An answer with a generic message: the details, if any, were logged under ``error_id``."""
+
+    def __init__(
+        self, status_code: int, detail: str, *, error_id: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.error_id = error_id
+        self.retry_after = retry_after
+
+
+def new_error_id() -> str:
+    """A short id that ties a response to its log lines (the only detail a viewer gets)."""
+    return uuid.uuid4().hex[:12]
+
+
+def unavailable(message: str, what: str) -> ApiError:
+    """503: log the current exception (``what``) with a new error id; answer only ``message`` and the id."""
+    error_id = new_error_id()
+    log.exception("[error %s] %s", error_id, what)
+    return ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, f"{message} (error id {error_id})", error_id=error_id)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    body: dict[str, Any] = {"detail": exc.detail}
+    if exc.error_id:
+        body["error_id"] = exc.error_id
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any unexpected failure: 500 with an error id; the traceback goes to the log only."""
+    error_id = new_error_id()
+    log.error("[error %s] %s %s failed", error_id, request.method, request.url.path, exc_info=exc)
+    detail = f"internal error in the jobclass API (error id {error_id})"
+    return JSONResponse({"detail": detail, "error_id": error_id}, status_code=500)
+
+
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):.*", re.DOTALL)
+_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception)\b(?::[^);\n]*)?")  # to the next ), ; or line end
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_PATH = re.compile(r"(?<![\w.~/\\-])(?:~|[A-Za-z]:)?[/\\](?=[\w.])[^\s'\"<>(),;\[\]]*")
+
+
+def text_scrubber(engine: Any) -> Callable[[str], str]:
+    """Stored free text made safe to show: paths, URLs, exception text and the database's host
+    and user become placeholders. The DAGs write decision reasons and failure details that may
+    quote an exception; the detail itself stays in the task logs."""
+    url = engine.url
+    names = sorted({n for n in (url.host, url.username, url.password) if n and len(n) >= 3}, key=len, reverse=True)
+    server = re.compile(r"(?<![\w.-])(?:" + "|".join(map(re.escape, names)) + r")(?![\w-])") if names else None
+
+    def scrub(text: str) -> str:
+        text = _TRACEBACK.sub("<traceback withheld>", text)
+        text = _EXCEPTION.sub("<error withheld>", text)
+        text = _URL.sub("<url>", text)
+        text = _PATH.sub("<path>", text)
+        return server.sub("<server>", text) if server else text
+
+    return scrub
+
+
+def public_record(row: dict[str, Any], fields: tuple[str, ...], scrub: Callable[[str], str]) -> dict[str, Any]:
+    """Only the listed fields, JSON-ready, every string in them scrubbed."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {k: clean(_jsonable(row[k])) for k in fields if k in row}
+
+
+# --------------------------------------------------------------------------- bounded inference
+
+
+class ChampionWarmer:
+    """The champion classifier, loaded in a background thread and never inside a request.
+
+    Loading a bundle may export its encoder to ONNX, seconds to minutes of CPU: far too long for
+    a request. :meth:`get` returns the classifier when it is warm; otherwise it starts the load
+    (one at a time) and answers 503 with an estimate of when to retry. A failed load is logged
+    with an error id, answered with that id, and tried again after ``retry_failed_s``.
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[str], Any],
+        first_estimate_s: float = FIRST_WARM_ESTIMATE_S,
+        retry_failed_s: float = RETRY_FAILED_LOAD_S,
+    ) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._classifier: Any = None
+        self._loading: tuple[str, float] | None = None  # version, monotonic start
+        self._failure: tuple[str, str, float] | None = None  # version, error id, monotonic time
+        self._estimate_s = first_estimate_s
+        self._retry_failed_s = retry_failed_s
+
+    @property
+    def ready_version(self) -> str | None:
+        """The version that is loaded and serving, if any."""
+        return self._version
+
+    def start(self, version: str, path: str) -> None:
+        """Begin loading ``version`` in the background, unless it is warm or a load is running."""
+        with self._lock:
+            self._start_locked(version, path)
+
+    def get(self, version: str, path: str) -> Any:
+        with self._lock:
+            if self._version == version:
+                return self._classifier
+            failure = self._failure
+            if failure and failure[0] == version and time.monotonic() - failure[2] < self._retry_failed_s:
+                raise ApiError(
+                    status.HTTP_503_SERVICE_UNAVAILABLE,
+                    f"champion model {version} could not be loaded; promote a good version or retrain "
+                    f"(error id {failure[1]})",
+                    error_id=failure[1],
+                )
+            self._start_locked(version, path)
+            assert self._loading is not None
+            retry = max(1, math.ceil(self._estimate_s - (time.monotonic() - self._loading[1])))
+        raise ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, f"model warming, retry in {retry} s", retry_after=retry)
+
+    def _start_locked(self, version: str, path: str) -> None:
+        if self._version == version or self._loading is not None:
+            return
+        self._loading = (version, time.monotonic())
+        threading.Thread(target=self._load, args=(version, path), name="jobclass-warm", daemon=True).start()
+
+    def _load(self, version: str, path: str) -> None:
+        started = time.monotonic()
+        classifier, failure = None, None
+        log.info("Warming champion model %s from %s", version, path)
+        try:
+            classifier = self._loader(path)
+        except Exception:  # BundleError, out of memory, an export error: all answered 503
+            failure = (version, new_error_id(), time.monotonic())
+            log.exception("[error %s] champion model %s could not be loaded from %s", failure[1], version, path)
+        finally:
+            with self._lock:
+                self._loading = None
+                if classifier is not None:
+                    self._version, self._classifier, self._failure = version, classifier, None
+                    self._estimate_s = time.monotonic() - started
+                elif failure is not None:
+                    self._failure = failure
+        if classifier is not None:
+            log.info("Champion model %s is warm (%.1f s)", version, time.monotonic() - started)
+
+
+class PredictionSlots:
+    """At most ``size`` predictions at once, each awaited at most ``timeout_s`` seconds.
+
+    A prediction that times out cannot be stopped (it is CPU work in a thread): it keeps its slot
+    until it really ends, so the cap bounds the work actually running, not only the requests.
+    """
+
+    def __init__(self, size: int, timeout_s: float) -> None:
+        self.size = size
+        self.timeout_s = timeout_s
+        self._free = threading.BoundedSemaphore(size)
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="jobclass-predict")
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        if not self._free.acquire(blocking=False):
+            raise ApiError(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"busy: {self.size} predictions are running; retry in {BUSY_RETRY_AFTER_S} s",
+                retry_after=BUSY_RETRY_AFTER_S,
+            )
+        try:
+            future = self._executor.submit(work)
+        except BaseException:
+            self._free.release()
+            raise
+        future.add_done_callback(lambda _: self._free.release())  # also when cancelled before it ran
+        waiting = asyncio.wrap_future(future)
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self.timeout_s)
+        finally:
+            if not waiting.done():
+                waiting.cancel()  # the thread runs on; its late result or error is dropped
+        if not done:
+            error_id = new_error_id()
+            log.warning("[error %s] a prediction took longer than %g s; answered 504", error_id, self.timeout_s)
+            raise ApiError(
+                status.HTTP_504_GATEWAY_TIMEOUT,
+                f"the prediction took longer than {self.timeout_s:g} s; retry later (error id {error_id})",
+                error_id=error_id,
+            )
+        return waiting.result()
+
+
+def env_number(name: str, default: float, minimum: float, kind: type = float) -> Any:
+    """A setting from the environment; a bad value stops the plugin with a message naming it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name}={raw!r}: it must be a number >= {minimum:g}")
+    return value
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -325,14 +571,22 @@ def create_app(
     bundle_loader: Callable[[str], Any] | None = None,
     auth: Callable | None | str = "airflow",
     max_request_bytes: int = MAX_REQUEST_BYTES,
+    max_concurrent: int | None = None,
+    predict_timeout_s: float | None = None,
 ) -> FastAPI:
     """Build the API. Tests inject ``engine_factory``, ``bundle_loader`` and ``auth``.
 
     ``auth="airflow"`` (the default) uses Airflow's JWT and auth manager; a callable is used as a
     FastAPI dependency instead; ``None`` disables authentication (only for tests).
+    ``max_concurrent`` and ``predict_timeout_s`` default to ``JOBCLASS_API_MAX_CONCURRENT`` and
+    ``JOBCLASS_API_PREDICT_TIMEOUT_S``.
     """
     engine_factory = engine_factory or _default_engine_factory
-    cache = ChampionCache(bundle_loader or _default_bundle_loader)
+    warmer = ChampionWarmer(bundle_loader or _default_bundle_loader)
+    slots = PredictionSlots(
+        max_concurrent or env_number("JOBCLASS_API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT, 1, int),
+        predict_timeout_s or env_number("JOBCLASS_API_PREDICT_TIMEOUT_S", DEFAULT_PREDICT_TIMEOUT_S, 0.001),
+    )
     engine_lock = threading.Lock()
     state: dict[str, Any] = {}
 
@@ -342,27 +596,14 @@ def create_app(
     elif callable(auth):
         dependencies.append(Depends(auth))
 
-    app = FastAPI(
-        title="jobclass",
-        description=__doc__.split("\n\n")[0],
-        version="1",
-        dependencies=dependencies,
-    )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.state.champion_cache = cache
-
     def get_engine():
         if "engine" not in state:
             with engine_lock:
                 if "engine" not in state:
                     try:
                         state["engine"] = engine_factory()
-                    except Exception as exc:  # noqa: BLE001
-                        log.exception("jobclass database unavailable")
-                        raise HTTPException(
-                            status.HTTP_503_SERVICE_UNAVAILABLE, f"jobclass database unavailable: {type(exc).__name__}"
-                        ) from exc
+                    except Exception as exc:
+                        raise unavailable("jobclass database unavailable", "jobclass database unavailable") from exc
         return state["engine"]
 
     def current_champion(engine) -> dict[str, Any]:
@@ -370,34 +611,52 @@ def create_app(
 
         try:
             champion = _record(get_champion(engine))
-        except Exception as exc:  # noqa: BLE001 - missing schema, database down
-            log.exception("could not read the model registry")
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"model registry unavailable: {type(exc).__name__}"
-            ) from exc
+        except Exception as exc:  # missing schema, database down
+            raise unavailable("model registry unavailable", "could not read the model registry") from exc
         if not champion:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_CHAMPION_MESSAGE)
+            raise ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, NO_CHAMPION_MESSAGE)
         return champion
+
+    def warm_at_start() -> None:
+        """Runs in a thread when the API server starts, so the first prediction finds the model warm."""
+        try:
+            champion = current_champion(get_engine())
+        except ApiError as exc:  # no database or no champion yet: a prediction will start the warm-up
+            log.info("No champion model warmed at start: %s", exc.detail)
+            return
+        warmer.start(str(champion["version"]), str(champion["path"]))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Airflow's API server enters a mounted FastAPI app's lifespan; the scheduler and workers,
+        # which load plugins too, never do, so only the API server loads the model.
+        threading.Thread(target=warm_at_start, name="jobclass-warm-start", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="jobclass",
+        description=__doc__.split("\n\n")[0],
+        version="1",
+        dependencies=dependencies,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.state.warmer = warmer
+    app.state.prediction_slots = slots
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.post("/predict", response_model=PredictResponse)
-    def predict(request: PredictRequest) -> PredictResponse:
-        engine = get_engine()
-        champion = current_champion(engine)
-        version, path = str(champion["version"]), str(champion["path"])
-        try:
-            classifier = cache.get(version, path)
-        except Exception as exc:  # noqa: BLE001 - BundleError and friends
-            log.exception("champion %s could not be loaded", version)
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"champion model {version} could not be loaded ({type(exc).__name__}: {exc}); "
-                "promote a good version or retrain.",
-            ) from exc
-        ranked = classifier.predict(request.title, request.body, top_k=request.top_k)
+    async def predict(request: PredictRequest) -> PredictResponse:
+        champion = await run_in_threadpool(lambda: current_champion(get_engine()))
+        version = str(champion["version"])
+        classifier = warmer.get(version, str(champion["path"]))  # 503 "model warming" until it is loaded
+        ranked = await slots.run(lambda: classifier.predict(request.title, request.body, top_k=request.top_k))
         out = []
         for pred in ranked:
             item = pred.as_dict() if hasattr(pred, "as_dict") else _record(pred)
@@ -405,53 +664,37 @@ def create_app(
         return PredictResponse(model_version=version, predictions=out)
 
     @app.get("/models")
-    def models() -> dict[str, Any]:
+    def models(
+        limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Models to return (1..200)."),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Newest models to skip."),
+    ) -> dict[str, Any]:
         from jobclass.registry import list_models
 
         engine = get_engine()
         try:
             rows = [_record(r) for r in list_models(engine)]
-        except Exception as exc:  # noqa: BLE001
-            log.exception("could not list models")
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"model registry unavailable: {type(exc).__name__}"
-            ) from exc
-        return {"models": [_jsonable(r) for r in rows]}
+        except Exception as exc:
+            raise unavailable("model registry unavailable", "could not list models") from exc
+        scrub = text_scrubber(engine)
+        page = rows[::-1][offset : offset + limit]  # the registry is small: one row per trained model
+        return {"models": [public_record(r, MODEL_FIELDS, scrub) for r in page]}
 
     @app.get("/runs")
     def runs(
-        limit: int = Query(50, ge=1, le=500, description="Most recent runs to return (1..500)."),
+        limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs to return (1..200)."),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Newest runs to skip."),
     ) -> dict[str, Any]:
+        from jobclass.classify import list_runs
+
         engine = get_engine()
         try:
-            rows = _recent_runs(engine, limit)
-        except Exception as exc:  # noqa: BLE001
-            log.exception("could not list prediction runs")
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"prediction runs unavailable: {type(exc).__name__}"
-            ) from exc
-        return {"runs": [_jsonable(r) for r in rows]}
+            rows = list_runs(engine, limit=limit, offset=offset)
+        except Exception as exc:
+            raise unavailable("prediction runs unavailable", "could not list prediction runs") from exc
+        scrub = text_scrubber(engine)
+        return {"runs": [public_record(r, RUN_FIELDS, scrub) for r in rows]}
 
     return app
-
-
-def _recent_runs(engine: Any, limit: int) -> list[dict[str, Any]]:
-    """The newest ``prediction_runs`` rows (through the storage layer's helper when it has one)."""
-    try:
-        from jobclass.classify import list_runs  # type: ignore[attr-defined]
-    except ImportError:
-        list_runs = None
-    if list_runs is not None:
-        return [_record(r) for r in list_runs(engine, limit=limit)]
-    import sqlalchemy as sa
-
-    runs_table = sa.Table("prediction_runs", sa.MetaData(), autoload_with=engine)
-    order = [c for c in ("started_at", "created_at", "interval_end") if c in runs_table.c]
-    stmt = sa.select(runs_table).limit(limit)
-    if order:
-        stmt = stmt.order_by(runs_table.c[order[0]].desc())
-    with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
 class JobclassApiPlugin(AirflowPlugin):

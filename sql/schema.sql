@@ -9,6 +9,8 @@
 -- Statements are split on semicolons after '--' comments are dropped: keep both out of literals.
 
 -- The source: postings as loaded by `jobclass db load-postings` (or by an upstream feed).
+-- ingested_at is stamped per batch inside its insert transaction, under the ingest lock
+-- (jobclass.postings): a planned interval never misses a batch that commits after planning.
 CREATE TABLE IF NOT EXISTS job_postings (
     id           TEXT PRIMARY KEY,
     title        TEXT,
@@ -79,8 +81,15 @@ CREATE TABLE IF NOT EXISTS predictions (
     run_id             TEXT NOT NULL,
     partition_date     TEXT NOT NULL,
     predicted_at       TEXT NOT NULL,
+    truncated          BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (posting_id, model_version, rank)
 );
+
+-- Columns added after a table's first release (last in their CREATE TABLE too, so the column
+-- order is the same either way): init_schema runs an ADD COLUMN only when the column is missing,
+-- so databases created before it are upgraded in place.
+-- truncated: the title or body was cut at the length limit (jobclass.validation) before predicting.
+ALTER TABLE predictions ADD COLUMN truncated BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- Replacing a run's rows, and run-level reconciliation.
 CREATE INDEX IF NOT EXISTS ix_predictions_run ON predictions (run_id, rank);
@@ -101,6 +110,20 @@ CREATE TABLE IF NOT EXISTS rejected_postings (
 
 CREATE INDEX IF NOT EXISTS ix_rejected_postings_posting ON rejected_postings (posting_id);
 CREATE INDEX IF NOT EXISTS ix_rejected_postings_reason ON rejected_postings (reason_code);
+
+-- Lines of a postings file that could not be loaded, with the reason (kept per load: a reload
+-- adds its own rows). line is the file's line number (a CSV row: the line it starts on).
+CREATE TABLE IF NOT EXISTS load_rejects (
+    loaded_at    TEXT NOT NULL,
+    file         TEXT NOT NULL,
+    line         INTEGER NOT NULL,
+    reason_code  TEXT NOT NULL,
+    detail       TEXT,
+    raw          TEXT,
+    PRIMARY KEY (loaded_at, file, line)
+);
+
+CREATE INDEX IF NOT EXISTS ix_load_rejects_file ON load_rejects (file, line);
 
 -- Human-reviewed codes: what the retrain learns from.
 CREATE TABLE IF NOT EXISTS posting_labels (

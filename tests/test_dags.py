@@ -7,26 +7,24 @@ reachable), reached through the ``jobclass_db`` Connection exactly as in product
 
 from __future__ import annotations
 
-import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
-
 import hashlib
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
 import pytest
 import sqlalchemy as sa
-
-from conftest import POSTGRES_UP
 from airflow_fixtures import DAGS_DIR, airflow_connection_env, airflow_db, dagbag  # noqa: F401  (fixtures)
+from conftest import POSTGRES_UP
 
 NIGHTLY = "jobclass_nightly_classify"
 RETRAIN = "jobclass_weekly_retrain"
 # A run at 2024-03-05 02:00 UTC covers [2024-03-04 02:00, 2024-03-05 02:00).
-LOGICAL_DATE = datetime(2024, 3, 5, 2, 0, tzinfo=timezone.utc)
+LOGICAL_DATE = datetime(2024, 3, 5, 2, 0, tzinfo=UTC)
 INTERVAL_START = LOGICAL_DATE - timedelta(days=1)
 ONE_DB = "postgres" if POSTGRES_UP else "sqlite"
 TINY_RETRAIN = {"recipe": "tiny", "eval_limit": 300, "device": "cpu", "min_improvement": 0.01}
@@ -279,8 +277,9 @@ def test_nightly_without_champion_fails_with_instructions(nightly, jobclass_env,
     assert states["resolve_model"] == "failed"
     assert "jobclass train" in caplog.text and "bootstrap_if_no_champion" in caplog.text
     assert "JOBCLASS FAILURE" in caplog.text  # the failure callback's line
-    with jobclass_env.connect() as conn:
-        assert conn.execute(sa.text("SELECT COUNT(*) FROM prediction_runs")).scalar_one() == 0
+    with jobclass_env.connect() as conn:  # the failed run leaves its row, with no model
+        runs = conn.execute(sa.text("SELECT model_version, status FROM prediction_runs")).all()
+    assert [tuple(r) for r in runs] == [("(none)", "failed")]
 
 
 def test_nightly_bootstraps_a_champion(nightly, jobclass_env, tiny_bundle_path, monkeypatch, caplog):
@@ -343,7 +342,8 @@ def test_retrain_promotes_a_better_challenger(retrain, jobclass_env, tiny_bundle
     gate = champion.metrics["gate"]
     assert gate["decision"] == "promoted" and gate["champion_version"] == "degraded-champion"
     assert gate["challenger"]["acc@1"] > gate["champion"]["acc@1"] + 0.01
-    assert champion.benchmark_hash == gate["benchmark_hash"] and champion.metrics["held-out"]["benchmark_hash"]
+    assert champion.benchmark_hash == gate["benchmark_hash"] == champion.metrics["reported-titles"]["benchmark_hash"]
+    assert states["prune"] == "success"
     report = Path(os.environ["JOBCLASS_HOME"]) / "reports" / f"{champion.version}.html"
     assert report.is_file() and "degraded-champion" in report.read_text()
     _assert_asset_event("jobclass_champion_model", champion.version)
@@ -430,7 +430,7 @@ def test_nightly_refuses_invalid_params(nightly):
         (
             {"challenger": {"acc@1": 0.5}, "champion_version": "v0", "champion": None, "champion_error": "BundleError"},
             {},
-            True,
+            False,
             "could not be evaluated",
         ),
         (

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import ndcg_score, top_k_accuracy_score
 
-from jobclass.metrics import evaluate_scores, expected_calibration_error, per_major_group, ranking_metrics, true_label_ranks
+from jobclass.metrics import (
+    evaluate_scores,
+    expected_calibration_error,
+    per_major_group,
+    ranking_metrics,
+    true_label_ranks,
+)
 
 
 @pytest.fixture

@@ -1,22 +1,22 @@
 """The jobclass API plugin: FastAPI TestClient over a real registry and a real (tiny) model.
 
-Covers the endpoints, bad input (never a 500), the request size limit, lazy loading and reloading
+Covers the endpoints, bad input (never a 500), the request size limit, background loading and reloading
 of the champion, and authentication through Airflow's auth manager, both on the app alone and
 mounted by Airflow's own plugin loading in the API server.
 """
 
 from __future__ import annotations
 
-import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
-
 import json
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
+import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
 import pytest
-from fastapi.testclient import TestClient
-
 from airflow_fixtures import airflow_db  # noqa: F401  (fixture)
+from fastapi.testclient import TestClient
 
 
 @pytest.fixture
@@ -61,6 +61,16 @@ def _champion(engine, bundle: Path, version: str) -> None:
     promote(engine, version, reason="test")
 
 
+def _predict_when_warm(client: TestClient, payload: Any, timeout_s: float = 120.0, **kwargs: Any):
+    """POST /predict until the champion is no longer warming (it loads in a background thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.post("/predict", json=payload, **kwargs)
+        if response.status_code != 503 or "warming" not in response.json()["detail"] or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -74,7 +84,7 @@ def test_no_champion_is_a_clear_503(client):
 
 def test_predict_models_runs_and_reload(client, engine, loader, tiny_bundle_path, tmp_path):
     _champion(engine, tiny_bundle_path, "v1")
-    response = client.post("/predict", json={"title": "Registered Nurse", "body": "Provide patient care.", "top_k": 3})
+    response = _predict_when_warm(client, {"title": "Registered Nurse", "body": "Provide patient care.", "top_k": 3})
     assert response.status_code == 200, response.text
     payload = response.json()
     assert payload["model_version"] == "v1"
@@ -87,17 +97,17 @@ def test_predict_models_runs_and_reload(client, engine, loader, tiny_bundle_path
     assert client.post("/predict", json={"title": "Welder"}).status_code == 200
     assert len(loader.paths) == 1
 
-    # A new champion is picked up on the next request.
+    # A new champion is picked up (warmed in the background, then served).
     copy = tmp_path / "v2"
     shutil.copytree(tiny_bundle_path, copy)
     _champion(engine, copy, "v2")
-    response = client.post("/predict", json={"title": "Welder", "top_k": 1})
+    response = _predict_when_warm(client, {"title": "Welder", "top_k": 1})
     assert response.json()["model_version"] == "v2"
     assert len(response.json()["predictions"]) == 1
     assert len(loader.paths) == 2 and loader.paths[-1].endswith("v2")
 
     models = client.get("/models").json()["models"]
-    assert {m["version"]: m["status"] for m in models} == {"v1": "retired", "v2": "champion"}
+    assert [(m["version"], m["status"]) for m in models] == [("v2", "champion"), ("v1", "retired")]  # newest first
     assert models[0]["metrics"] == {"reported-titles": {"acc@1": 0.5}}
 
     from jobclass.classify import start_run
@@ -112,9 +122,9 @@ def test_unloadable_champion_is_a_503_not_a_500(client, engine, tiny_bundle_path
     shutil.copytree(tiny_bundle_path, copy)
     _champion(engine, copy, "broken")
     (copy / "heads.safetensors").write_bytes(b"corrupted after promotion")
-    response = client.post("/predict", json={"title": "Welder"})
+    response = _predict_when_warm(client, {"title": "Welder"})
     assert response.status_code == 503
-    assert "could not be loaded" in response.json()["detail"]
+    assert "could not be loaded" in response.json()["detail"] and response.json()["error_id"]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -177,7 +187,7 @@ def test_oversized_request_is_413_before_parsing(client):
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=abc"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=501", "limit=abc", "offset=-1"])
 def test_bad_query_parameters(client, query):
     assert client.get(f"/runs?{query}").status_code == 422
 
@@ -197,7 +207,7 @@ def test_database_down_is_a_503(loader):
     with TestClient(app, raise_server_exceptions=False) as c:
         response = c.post("/predict", json={"title": "Nurse"})
     assert response.status_code == 503
-    assert "database unavailable" in response.json()["detail"]
+    assert "database unavailable" in response.json()["detail"] and response.json()["error_id"]
 
 
 # --------------------------------------------------------------------------- authentication
@@ -245,7 +255,7 @@ def test_viewer_token_is_accepted(secured_client, auth_manager, engine, tiny_bun
     headers = {"Authorization": f"Bearer {_token(auth_manager, 'viewer', 'viewer')}"}
     assert secured_client.get("/models", headers=headers).status_code == 200
     _champion(engine, tiny_bundle_path, "v1")
-    response = secured_client.post("/predict", json={"title": "Registered Nurse"}, headers=headers)
+    response = _predict_when_warm(secured_client, {"title": "Registered Nurse"}, headers=headers)
     assert response.status_code == 200, response.text
     # The UI's cookie works too.
     secured_client.cookies.set("_token", _token(auth_manager, "viewer", "viewer"))
@@ -261,20 +271,45 @@ def test_oversized_request_refused_before_auth(secured_client):
     assert response.status_code == 413
 
 
-def test_mounted_in_the_airflow_api_server(airflow_db, auth_manager, monkeypatch, tmp_path):  # noqa: F811
-    """Airflow's own plugin loading mounts the app at /jobclass, and it is not open to anonymous callers."""
-    from airflow.api_fastapi.app import create_app as create_airflow_app, purge_cached_app
+def test_mounted_in_the_airflow_api_server(
+    airflow_db,  # noqa: F811
+    auth_manager,
+    monkeypatch,
+    tmp_path,
+    tiny_bundle_path,
+):
+    """Airflow's own plugin loading mounts the app at /jobclass, it is not open to anonymous callers, and
+    the API server runs the app's lifespan: the champion is warmed at start, before any request.
 
-    monkeypatch.setenv("JOBCLASS_DATABASE_URL", f"sqlite:///{tmp_path / 'jobclass.db'}")
+    One test, because Airflow loads the plugin (and so its app and database engine) once per process.
+    """
+    from airflow.api_fastapi.app import create_app as create_airflow_app
+    from airflow.api_fastapi.app import purge_cached_app
+
+    from jobclass.db import init_schema, make_engine
+
+    url = f"sqlite:///{tmp_path / 'jobclass.db'}"
+    monkeypatch.setenv("JOBCLASS_DATABASE_URL", url)
+    engine = make_engine(url)
+    init_schema(engine)
+    _champion(engine, tiny_bundle_path, "v1")
+    engine.dispose()
     app = create_airflow_app()
+    jobclass_app = next(route.app for route in app.routes if getattr(route, "path", None) == "/jobclass")
     try:
         with TestClient(app, raise_server_exceptions=False) as c:
+            deadline = time.monotonic() + 120
+            while jobclass_app.state.warmer.ready_version != "v1":  # no request made yet: warmed at start
+                assert time.monotonic() < deadline, "the champion was not warmed at start"
+                time.sleep(0.05)
             assert c.get("/jobclass/health").status_code == 401
             assert c.get("/jobclass/models").status_code == 401
-            token = _token(auth_manager, "admin", "admin")
-            response = c.get("/jobclass/models", headers={"Authorization": f"Bearer {token}"})
+            headers = {"Authorization": f"Bearer {_token(auth_manager, 'viewer', 'viewer')}"}
+            response = c.get("/jobclass/models", headers=headers)
             assert response.status_code == 200, response.text
-            assert response.json() == {"models": []}
+            assert [m["version"] for m in response.json()["models"]] == ["v1"]
+            response = c.post("/jobclass/predict", json={"title": "Welder"}, headers=headers)
+            assert response.status_code == 200, response.text
     finally:
         purge_cached_app()
 

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import airflow_fixtures  # noqa: F401  (configures Airflow before anything imports it)
-
 import ast
 import json
 import logging
@@ -21,6 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
+import airflow_fixtures  # noqa: F401  (configures Airflow before anything imports it)
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich_argparse import RichHelpFormatter
+
+if TYPE_CHECKING:
+    from jobclass.postings import LoadStats
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -28,7 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=RichHelpFormatter,
     )
     load.add_argument("file", nargs="?", type=Path, help="postings file (default: the bundled USAJOBS demo sample)")
-    load.add_argument("--ingested-at", help="ISO-8601 ingest time for the whole file (default: now, UTC)")
+    load.add_argument(
+        "--ingested-at",
+        help="ISO-8601 ingest time for the whole file, for a backfill (default: each batch is stamped as it commits, "
+        "so no run misses it); an interval already classified must be run again to see a backfill",
+    )
     load.add_argument("--source", help="source name when records have none (default: id prefix or file name)")
     _database_option(load)
     load.set_defaults(handler=cmd_load_postings)
@@ -90,11 +98,29 @@ def cmd_load_postings(args: argparse.Namespace) -> int:
         ("new postings", stats.inserted),
         ("already present", stats.already_present),
         ("repeated ids in file (first kept)", stats.duplicates_in_file),
-        ("records without id (skipped)", stats.without_id),
+        ("lines rejected (see below and load_rejects)", stats.rejected),
+        ("  of which records without id", stats.without_id),
     ):
         table.add_row(label, f"{value:,}")
     console.print(table)
+    if stats.rejects:
+        _print_rejects(stats)
     return 0
+
+
+def _print_rejects(stats: LoadStats) -> None:
+    """The first rejected lines with their reason; all of them are in the load_rejects table."""
+    from rich.markup import escape
+
+    rejects = Table(title=f"Rejected lines of {escape(stats.origin)}")
+    for column in ("line", "reason", "detail"):
+        rejects.add_column(column)
+    for reject in stats.rejects:
+        rejects.add_row(str(reject.line), reject.reason_code, escape(reject.detail))
+    console.print(rejects)
+    if stats.rejected > len(stats.rejects):
+        console.print(f"... and {stats.rejected - len(stats.rejects):,} more.")
+    console.print(f"All of them, with the raw line, are in the load_rejects table (loaded_at {stats.loaded_at}).")
 
 
 def cmd_query(args: argparse.Namespace) -> int:
