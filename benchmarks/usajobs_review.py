@@ -1,6 +1,6 @@
 """Does a posting's body help on real postings? A reviewed comparison on the vendored USAJOBS sample.
 
-    .venv/bin/python benchmarks/real_postings.py [--model BUNDLE] [--backend B] [--duty-gate SCORE]
+    .venv/bin/python benchmarks/usajobs_review.py [--model BUNDLE] [--backend B] [--duty-gate SCORE]
 
 The 793 USAJOBS postings (jobclass/resources/postings) carry no O*NET labels, so this is not an
 accuracy figure. Each of the 262 distinct titles (first posting of each, case-folded) is coded twice:

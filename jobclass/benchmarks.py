@@ -11,12 +11,17 @@ from jobclass.hashing import frame_hash
 from jobclass.taxonomy import Taxonomy
 
 BENCHMARK_COLUMNS = ["title", "body", "code"]
+#: Optional columns a benchmark may carry: codes as defensible as ``code`` (lenient accuracy), the
+#: posting's form (``titled`` or ``untitled``), the coder's confidence and the posting id.
+OPTIONAL_COLUMNS = ["also_ok", "form", "confidence", "posting_id"]
+#: Every frozen benchmark, by name (``jobclass evaluate --benchmark``).
+BENCHMARK_NAMES = ("reported-titles", "composed-postings", "ad-titles", "real-postings")
 
 
 @dataclass(frozen=True)
 class Benchmark:
     name: str
-    frame: pd.DataFrame  # title, body, code
+    frame: pd.DataFrame  # title, body, code (+ the optional columns)
     content_hash: str
 
     @property
@@ -29,8 +34,11 @@ class Benchmark:
 
 
 def make_benchmark(name: str, frame: pd.DataFrame) -> Benchmark:
-    frame = frame[BENCHMARK_COLUMNS].reset_index(drop=True)
-    return Benchmark(name=name, frame=frame, content_hash=frame_hash(frame, BENCHMARK_COLUMNS))
+    """A benchmark over ``frame``; the hash covers title, body, code (and ``also_ok`` when present)."""
+    columns = BENCHMARK_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
+    frame = frame[columns].reset_index(drop=True)
+    hashed = BENCHMARK_COLUMNS + (["also_ok"] if "also_ok" in frame.columns else [])
+    return Benchmark(name=name, frame=frame, content_hash=frame_hash(frame, hashed))
 
 
 def reported_titles(taxonomy: Taxonomy) -> Benchmark:
@@ -42,8 +50,14 @@ def reported_titles(taxonomy: Taxonomy) -> Benchmark:
 
 def load_benchmark(name: str, taxonomy: Taxonomy) -> Benchmark:
     from jobclass.composed import ad_titles, composed_postings
+    from jobclass.real_postings import real_postings
 
-    builders = {"reported-titles": reported_titles, "composed-postings": composed_postings, "ad-titles": ad_titles}
+    builders = {
+        "reported-titles": reported_titles,
+        "composed-postings": composed_postings,
+        "ad-titles": ad_titles,
+        "real-postings": real_postings,
+    }
     if name not in builders:
         raise ValueError(f"unknown benchmark {name!r}; choose one of {sorted(builders)}")
     return builders[name](taxonomy)

@@ -36,10 +36,19 @@ _PHONE = re.compile(r"(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|(?<=[a-z][.!?])(?=[A-Z])|\s*[\n\r\u2022\u25cf\u25aa\u2023]+\s*")
 _WORDS = RegexpTokenizer(r"[a-z][a-z+#]*")
 _DUTY_CUES = re.compile(
-    r"\b(responsib\w*|duties|dut(y|ies) include|you will|will be (responsible|expected)|"
-    r"in this role|the incumbent|major duties|tasks include)\b",
+    r"\b(responsib\w*|duties|dut(y|ies) include|you will|you'll|will be (responsible|expected)|"
+    r"in this role|your (role|responsibilities|tasks|day)|what you('ll| will) do|the incumbent|major duties|"
+    r"tasks include|(we are|we're) (looking|seeking|hiring)|join (us|our team) as)\b",
     re.IGNORECASE,
 )
+# What a title never looks like: a sentence. Openers of sentences, slogans and section headings
+# that scraped postings carry in their first line; a title can be long, but not this long.
+_SENTENCE_OPENERS = re.compile(
+    r"^(this|these|we|we're|our|you|your|are you|do you|join|see|click|apply|about|come|"
+    r"looking|location|work schedule|summary|overview|description|announcement|there|if)\b",
+    re.IGNORECASE,
+)
+MAX_TITLE_WORDS = 14
 
 
 def _read_list(name: str) -> list[str]:
@@ -219,6 +228,24 @@ def _clean_title(title: str) -> str:
     text = strip_ad_decorations(remove_contact_details(repair_text(title)))
     expand = title_abbreviations()
     return " ".join(expand.get(w, w) for w in words(text, drop_stop_words=False))
+
+
+def is_usable_title(title: str | None) -> bool:
+    """Whether a posting's title field holds a title, not a sentence, a slogan or a heading.
+
+    Scraped postings often carry their first line as the title: "We are a leading provider of
+    ...", "Work Schedule:", "This position is located in ...". Such a posting is read from its
+    body alone (:meth:`jobclass.model.JobClassifier.encoder_inputs`).
+    """
+    text = repair_text(title).strip()
+    tokens = words(text, drop_stop_words=False)
+    if not tokens:
+        return False
+    if len(tokens) > MAX_TITLE_WORDS or text.endswith(":"):
+        return False
+    if text.endswith((".", "!", "?")) and len(tokens) >= 5:
+        return False
+    return not (_SENTENCE_OPENERS.match(text) and len(tokens) >= 4)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -135,6 +135,38 @@ def build_corpus(
     return frame[CORPUS_COLUMNS].reset_index(drop=True)
 
 
+def add_extra_titles(
+    corpus: pd.DataFrame, titles: pd.DataFrame, taxonomy: Taxonomy, max_per_code: int | None = None
+) -> pd.DataFrame:
+    """``corpus`` plus the labelled ``titles`` (see :func:`jobclass.title_sources.labelled_titles`)
+    as training rows whose ``source`` is their title source's name.
+
+    Only titles new to the corpus are added (as the corpus cleans them): a text the corpus already
+    holds, under any code or split, would otherwise change O*NET's own rows or move a validation
+    title into training, and validation must stay the same whatever sources are added. Extra rows
+    never validate. ``max_per_code`` keeps at most that many rows per (source, code), chosen by a
+    stable hash (DOL's H-2 titles are mostly farm work). A DOL H-2 title, written by an employer
+    for its ad, is a field title (see :data:`FIELD_SOURCES`).
+    """
+    extra = titles[titles["onet_code"].isin(taxonomy.index_of)]
+    extra = pd.DataFrame(
+        {
+            "text": extra["title"].map(clean_title).to_numpy(),
+            "code": extra["onet_code"].to_numpy(),
+            "source": extra["source"].to_numpy(),
+            "kind": "title",
+            "split": "train",
+            "field_title": (extra["source"] == "dol_h2").to_numpy(),
+        }
+    )
+    extra = extra[(extra["text"] != "") & ~extra["text"].isin(set(corpus["text"]))].drop_duplicates(["text", "code"])
+    if max_per_code is not None:
+        extra = extra.assign(_k=extra["text"].map(lambda t: bucket(f"extra:{t}", 1 << 30))).sort_values("_k")
+        extra = extra.groupby(["source", "code"], sort=False).head(max_per_code).drop(columns="_k").sort_index()
+    extra["label"] = extra["code"].map(taxonomy.index_of).astype(np.int32)
+    return pd.concat([corpus, extra[CORPUS_COLUMNS]], ignore_index=True)
+
+
 def sibling_code(code: str, codes_by_prefix: dict[str, list[str]]) -> str | None:
     """A deterministic near-miss occupation: same 6-digit SOC, else minor group, else broad group."""
     for prefix in (code[:7], code[:5], code[:4], code[:2]):

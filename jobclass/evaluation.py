@@ -37,16 +37,42 @@ def review_metrics(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict[s
     }
 
 
+def lenient_hits(probs: np.ndarray, benchmark: Benchmark, codes: list[str]) -> np.ndarray:
+    """Whether each row's top-1 code is its code or one of its equally defensible ``also_ok`` codes."""
+    top1 = np.asarray(codes)[probs.argmax(axis=1)]
+    frame = benchmark.frame
+    also = frame["also_ok"] if "also_ok" in frame.columns else pd.Series([""] * len(frame))
+    return np.array(
+        [t == code or t in {c.strip() for c in str(extra).split(";") if c.strip()} for t, code, extra in zip(top1, frame["code"], also)]
+    )
+
+
 def evaluate_probabilities(
     probs: np.ndarray, benchmark: Benchmark, codes: list[str], review_threshold: float | None = None
 ) -> dict[str, float | str]:
     y = benchmark_labels(benchmark, codes)
     metrics: dict[str, float | str] = evaluate_scores(probs, y, codes)
+    if "also_ok" in benchmark.frame.columns:
+        metrics["lenient_acc@1"] = float(lenient_hits(probs, benchmark, codes).mean())
     if review_threshold is not None:
         metrics.update(review_metrics(probs, y, review_threshold))
     metrics["benchmark"] = benchmark.name
     metrics["benchmark_hash"] = benchmark.content_hash
     return metrics
+
+
+def evaluate_parts(
+    probs: np.ndarray, benchmark: Benchmark, codes: list[str], column: str, review_threshold: float | None = None
+) -> dict[str, dict[str, float | str]]:
+    """The metrics of each part of a benchmark (for example real-postings by ``form``)."""
+    from jobclass.benchmarks import make_benchmark
+
+    parts = {}
+    for value in sorted(benchmark.frame[column].unique()):
+        mask = (benchmark.frame[column] == value).to_numpy()
+        part = make_benchmark(f"{benchmark.name}[{value}]", benchmark.frame[mask])
+        parts[str(value)] = evaluate_probabilities(probs[mask], part, codes, review_threshold)
+    return parts
 
 
 def evaluate_classifier(classifier: JobClassifier, benchmark: Benchmark, use_body: bool = True) -> dict[str, float | str]:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from jobclass.cleaning import DEFAULT_BODY_WORDS, DUTY_SENTENCE_SCORE, clean_body, clean_title, join_title_body
+from jobclass.cleaning import (
+    DEFAULT_BODY_WORDS,
+    DUTY_SENTENCE_SCORE,
+    clean_body,
+    clean_title,
+    is_usable_title,
+    join_title_body,
+)
 from jobclass.encoder import encode
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
 
@@ -46,6 +53,9 @@ class ModelSettings:
     # Body sentences scoring under this are not read (jobclass.cleaning.duty_score); a body
     # without a duty sentence leaves the posting to its title. Bundles saved before it read 0.
     min_duty_score: float = DUTY_SENTENCE_SCORE
+    # A posting whose title field is a sentence (jobclass.cleaning.is_usable_title) is read from
+    # its body alone, every sentence ranked by duty score rather than only the duty sentences.
+    read_untitled_body: bool = True
     max_seq_length: int = 128
     batch_size: int = 64
     encoder_backend: str = "onnx-int8"  # torch | onnx | onnx-int8: the fastest measured (jobclass.onnx_encoder)
@@ -103,11 +113,17 @@ class JobClassifier:
 
     # -- scoring -----------------------------------------------------------------------------
     def encoder_inputs(self, titles: list[str], bodies: list[str]) -> tuple[list[str], list[str]]:
-        """The cleaned titles, and the title+body texts ("" where the body has no duty sentence)."""
-        title_texts = [clean_title(t) for t in titles]
+        """The cleaned titles, and the title+body texts ("" where the body has no duty sentence).
+
+        A title field that holds no title (a sentence, a heading) gives an empty title text, and
+        its body is read ungated, so that the posting is scored from what its body says.
+        """
+        s = self.settings
+        usable = [not s.read_untitled_body or is_usable_title(t) for t in titles]
+        title_texts = [clean_title(t) if ok else "" for t, ok in zip(titles, usable)]
         tails = [
-            clean_body(b, self.settings.max_body_words, self.settings.min_duty_score) if (b or "").strip() else ""
-            for b in bodies
+            clean_body(b, s.max_body_words, s.min_duty_score if ok else 0.0) if (b or "").strip() else ""
+            for b, ok in zip(bodies, usable)
         ]
         return title_texts, [join_title_body(head, tail) if tail else "" for head, tail in zip(title_texts, tails)]
 

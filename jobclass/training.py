@@ -8,23 +8,26 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from jobclass import calibration
 from jobclass.benchmarks import Benchmark, excluded_titles, load_benchmark, make_benchmark
+from jobclass.calibration import TARGET_AUTO_ACCEPT_PRECISION
 from jobclass.cleaning import DUTY_SENTENCE_SCORE
 from jobclass.composed import validation_postings
-from jobclass.corpus import build_corpus, contrastive_pairs
+from jobclass.corpus import add_extra_titles, build_corpus, contrastive_pairs
 from jobclass.encoder import encode, load_encoder
 from jobclass.finetune import FinetuneSettings, ProxySettings, finetune_encoder
 from jobclass.hashing import bucket, frame_hash
 from jobclass.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex, label_log_prior
 from jobclass.model import JobClassifier, ModelSettings
 from jobclass.taxonomy import Taxonomy, load_taxonomy
+from jobclass.title_sources import benchmark_title_keys, fine_tuning_pairs, labelled_titles
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INDEX_SOURCES = ("official_title", "alternate_title", "short_title", "description", "labelled")
-TARGET_AUTO_ACCEPT_PRECISION = 0.90
 TITLE_VIEWS = ("alternate_title", "short_title")
 
 
@@ -50,7 +52,8 @@ class TrainConfig:
     # "proxy": normalised softmax over one learned proxy per occupation, initialised at its official
     # title; "mnrl": (title, occupation title, sibling title) triples (see jobclass.finetune).
     finetune_objective: str = "proxy"
-    # Fine-tuning views of each occupation: its titles and its (training-split) task statements.
+    # Fine-tuning views of each occupation: its titles and its (training-split) task statements;
+    # an extra title source named here (see extra_title_sources) is fine-tuned on too.
     finetune_sources: tuple[str, ...] = (*TITLE_VIEWS, "task")
     finetune_max_seq_length: int = 24
     proxy_scale: float = ProxySettings.scale
@@ -58,6 +61,19 @@ class TrainConfig:
     # How often a field title (incumbent-reported or from job postings) is drawn per epoch.
     field_title_weight: int = 1
     max_per_code: int | None = None  # cap on corpus rows per occupation (tiny models)
+    # Labelled title sources of jobclass.title_sources (dmtf, dol_h2, esco) whose titles, those new
+    # to the corpus, train the heads; benchmark titles are removed. Each is kept only if the ablation
+    # (benchmarks/ablation_signals.py) shows that it helps on held-out real postings.
+    extra_title_sources: tuple[str, ...] = ()
+    extra_titles_weak: bool = False  # also rows whose code is one of several candidates
+    extra_titles_max_per_code: int | None = None  # per (source, code); None: every row
+    extra_titles_in_index: bool = True  # also entries of the nearest-title index
+    # Unlabelled pair sources of jobclass.title_sources (questionnaires: title and duty item;
+    # usajobs_series: two titles of one OPM series) for an MNRL stage before the main fine-tuning.
+    finetune_pair_sources: tuple[str, ...] = ()
+    pair_epochs: float = 1.0
+    pair_max_steps: int | None = None
+    pair_max_seq_length: int = 64
     # Strength of the training-prior correction of the LR head (see LogisticHead.prior_corrected);
     # None: fitted on class-balanced validation likelihood.
     prior_correction: float | None = None
@@ -70,7 +86,10 @@ class TrainConfig:
     fit_body_weight: bool = True
     # Body sentences under this duty score are not read (see ModelSettings.min_duty_score).
     body_min_duty_score: float = DUTY_SENTENCE_SCORE
-    benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings", "ad-titles")
+    benchmarks: tuple[str, ...] = ("reported-titles", "composed-postings", "ad-titles", "real-postings")
+    # Where the review threshold is fitted: "real-postings" (the hand-coded postings, reported with
+    # cross-validation) or "validation" (held-out O*NET titles, as before; tests use it).
+    review_threshold_from: str = "real-postings"
     benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
     seed: int = 0
     show_progress: bool = True
@@ -81,7 +100,7 @@ class TrainConfig:
         """Seconds, not minutes: for tests. Full label space, little data, a few steps."""
         return cls(
             epochs=1, batch_size=16, max_pairs=64, max_steps=4, max_per_code=2, lr_max_iter=60,
-            benchmark_limit=200, show_progress=False, name="tiny",
+            benchmark_limit=200, show_progress=False, review_threshold_from="validation", name="tiny",
         )
 
     @classmethod
@@ -120,14 +139,29 @@ def _cap_per_code(corpus: pd.DataFrame, n: int) -> pd.DataFrame:
 
 def choose_review_threshold(probs: np.ndarray, y: np.ndarray, precision: float = TARGET_AUTO_ACCEPT_PRECISION) -> float:
     """The lowest top-1 score whose accepted share still reaches ``precision`` on validation."""
-    top = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y
-    order = np.argsort(-top)
-    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(running >= precision)
-    if len(ok) == 0:
-        return 1.0
-    return float(top[order][ok[-1]])
+    return calibration.choose_review_threshold(probs.max(axis=1), probs.argmax(axis=1) == y, precision)
+
+
+def fit_review_on_real_postings(classifier: JobClassifier, taxonomy: Taxonomy) -> dict[str, Any]:
+    """Set the review threshold so that accepted real postings are right at the target precision.
+
+    The threshold is fitted on every row of the hand-coded real-postings benchmark, read as the
+    nightly reads a posting; the precision and accepted share it is reported with come from
+    5-fold cross-validation (:func:`jobclass.calibration.cross_validated_review`).
+    """
+    from jobclass.evaluation import benchmark_labels, classifier_scores, lenient_hits
+
+    bench = load_benchmark("real-postings", taxonomy)
+    probs = classifier_scores(classifier, bench)
+    correct = probs.argmax(axis=1) == benchmark_labels(bench, classifier.codes)
+    estimate = calibration.cross_validated_review(probs.max(axis=1), correct, lenient_hits(probs, bench, classifier.codes))
+    classifier.settings.review_threshold = estimate.threshold_all
+    log.info(
+        "Review threshold %.3f from real-postings (%s): 5-fold CV accepts %.1f%% at precision %.3f (lenient %.3f)",
+        estimate.threshold_all, bench.content_hash[:19], 100 * estimate.accept_share, estimate.precision,
+        estimate.lenient_precision,
+    )
+    return {"benchmark": bench.name, "benchmark_hash": bench.content_hash, **estimate.as_dict()}
 
 
 def library_versions() -> dict[str, str]:
@@ -149,9 +183,20 @@ def library_versions() -> dict[str, str]:
 
 
 def training_corpus(config: TrainConfig, taxonomy: Taxonomy, labelled: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The leakage-free corpus that ``config`` trains on."""
+    """The leakage-free corpus that ``config`` trains on, with its extra title sources."""
     corpus = build_corpus(taxonomy, excluded_titles(taxonomy), labelled, config.body_min_duty_score)
-    return _cap_per_code(corpus, config.max_per_code) if config.max_per_code else corpus
+    if config.max_per_code:
+        corpus = _cap_per_code(corpus, config.max_per_code)
+    if config.extra_title_sources:  # after the cap, which extra_titles_max_per_code does for them
+        titles = labelled_titles(config.extra_title_sources, benchmark_title_keys(taxonomy), config.extra_titles_weak)
+        corpus = add_extra_titles(corpus, titles, taxonomy, config.extra_titles_max_per_code)
+        log.info("Extra titles: %s", {s: int((corpus["source"] == s).sum()) for s in config.extra_title_sources})
+    return corpus
+
+
+def index_sources(config: TrainConfig) -> tuple[str, ...]:
+    """The corpus sources whose training rows are entries of the nearest-title index."""
+    return (*INDEX_SOURCES, *config.extra_title_sources) if config.extra_titles_in_index else INDEX_SOURCES
 
 
 def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
@@ -159,16 +204,29 @@ def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> t
     encoder = load_encoder(device=config.device)
     if not config.finetune:
         return encoder, {}
-    if config.finetune_objective == "proxy":
-        return encoder, _finetune_proxy(config, encoder, corpus, taxonomy)
-    if config.finetune_objective != "mnrl":
+    if config.finetune_objective not in ("mnrl", "proxy"):
         raise ValueError(f"finetune_objective must be 'mnrl' or 'proxy', not {config.finetune_objective!r}")
+    pair_metrics = _finetune_pairs(config, encoder, taxonomy) if config.finetune_pair_sources else {}
+    if config.finetune_objective == "proxy":
+        return encoder, {**pair_metrics, **_finetune_proxy(config, encoder, corpus, taxonomy)}
     anchors = corpus[corpus["source"].isin(config.finetune_sources)]
     pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
     val_pairs = contrastive_pairs(anchors, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
     settings = _finetune_settings(config, FinetuneSettings)
     metrics = finetune_encoder(encoder, pairs, settings, validation_pairs=val_pairs if len(val_pairs) >= config.batch_size else None)
-    return encoder, metrics
+    return encoder, {**pair_metrics, **metrics}
+
+
+def _finetune_pairs(config: TrainConfig, encoder: SentenceTransformer, taxonomy: Taxonomy) -> dict[str, float]:
+    """An MNRL stage on ``config``'s unlabelled pairs (in-batch negatives), before the main objective:
+    real federal titles drawn towards their duties and towards the titles of their series."""
+    pairs = fine_tuning_pairs(config.finetune_pair_sources, benchmark_title_keys(taxonomy), config.seed)
+    settings = replace(
+        _finetune_settings(config, FinetuneSettings),
+        epochs=config.pair_epochs, max_steps=config.pair_max_steps, max_seq_length=config.pair_max_seq_length,
+    )
+    metrics = finetune_encoder(encoder, pairs, settings)
+    return {f"pairs_{k}": v for k, v in metrics.items()} | {"pairs": float(len(pairs))}
 
 
 def _finetune_settings(config: TrainConfig, kind: type[FinetuneSettings]) -> FinetuneSettings:
@@ -221,11 +279,13 @@ def train_model(
     taxonomy: Taxonomy | None = None,
     labelled: pd.DataFrame | None = None,
     encoder_path: str | Path | None = None,
+    encoder: SentenceTransformer | None = None,
 ) -> JobClassifier:
     """Train a complete classifier. Steps are logged with their timings.
 
-    With ``encoder_path`` (from :func:`finetune_stage`) the heads train on that encoder and no
-    fine-tuning runs here.
+    With ``encoder_path`` (from :func:`finetune_stage`), or an ``encoder`` already loaded (the
+    ablation harness passes one that caches its embeddings), the heads train on that encoder and
+    no fine-tuning runs here.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -244,7 +304,9 @@ def train_model(
     step("corpus", t0)
 
     t0 = time.perf_counter()
-    if encoder_path is not None:
+    if encoder is not None:
+        finetune_metrics = {}
+    elif encoder_path is not None:
         encoder = load_encoder(encoder_path, device=config.device)
         metrics_file = Path(encoder_path) / "finetune_metrics.json"
         finetune_metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
@@ -265,7 +327,7 @@ def train_model(
     logistic = LogisticHead.fit(X, y, n_labels, C=config.lr_c, max_iter=config.lr_max_iter)
     step("logistic head", t0)
 
-    in_index = train["source"].isin(INDEX_SOURCES).to_numpy()
+    in_index = train["source"].isin(index_sources(config)).to_numpy()
     index = SemanticIndex.build(X[in_index], y[in_index], train["text"][in_index].tolist(), n_labels)
     official = train[train["source"] == "official_title"]
     fallback = np.zeros((n_labels, X.shape[1]), dtype=np.float32)
@@ -302,6 +364,8 @@ def train_model(
     if config.fit_body_weight and len(postings):
         settings = classifier.settings
         settings.body_weight, settings.body_logit_scale = fit_posting_calibration(classifier, postings)
+    if config.review_threshold_from == "real-postings":
+        classifier.metadata["review"] = fit_review_on_real_postings(classifier, taxonomy)
     log.info(
         "Prior correction %s, index count penalty %s, hybrid weights %s, review threshold %.3f, body weight %.2f, "
         "posting logit scale %.2f", classifier.metadata.get("prior_correction"),
@@ -310,7 +374,7 @@ def train_model(
     )
     step("calibrate", t0)
 
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     classifier.metadata = {
         **classifier.metadata,
         "version": f"{created:%Y%m%dT%H%M%SZ}-{config.name}-{corpus_hash[7:15]}",
@@ -320,6 +384,7 @@ def train_model(
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
         "training_corpus_hash": corpus_hash,
         "training_corpus_size": {"train": len(train), "validation": len(validation)},
+        "extra_titles": {name: int((train["source"] == name).sum()) for name in config.extra_title_sources},
         "finetune": finetune_metrics,
         "hybrid_weights": classifier.hybrid.weights.tolist(),
         "versions": library_versions(),

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jobclass.benchmarks import BENCHMARK_NAMES
 from jobclass.metrics import KS
 
 console = Console()
@@ -34,12 +35,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument("--labelled", type=Path, help="labelled postings, CSV or Parquet (title/body/onet_code or TITLE_RAW/BODY/ONET)")
     train.add_argument("--output", type=Path, help="bundle directory (default: data/models/<version>)")
-    train.add_argument("--promote", choices=["if-better", "always", "never"], default="if-better")
+    train.add_argument(
+        "--promote",
+        choices=["if-better", "always", "never"],
+        default="if-better",
+        help="if-better: the retrain's gate (both models scored now on the frozen reported-titles set); "
+        "always: promote even if not better (recorded as forced); never: score and record only",
+    )
+    train.add_argument(
+        "--eval-limit",
+        type=int,
+        help="score the gate on a fixed subsample of this many rows of each benchmark (default: all; tiny recipe: 200)",
+    )
     train.add_argument("--database-url", help="registry database (default: the embedded SQLite)")
     train.set_defaults(handler=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a model (and the baselines) on a frozen benchmark")
-    evaluate.add_argument("--benchmark", action="append", choices=["reported-titles", "composed-postings", "ad-titles"])
+    evaluate.add_argument("--benchmark", action="append", choices=list(BENCHMARK_NAMES))
     evaluate.add_argument("--model", type=Path, help="bundle directory (default: the champion)")
     evaluate.add_argument("--baselines", action="store_true", help="also score TF-IDF and untrained-MiniLM anchors")
     evaluate.add_argument("--title-only", action="store_true", help="ignore posting bodies")
@@ -98,28 +110,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     for bench_name, metrics in classifier.metadata["metrics"].items():
         print_metrics_table({classifier.version: metrics}, title=bench_name)
     console.print(f"Saved [bold]{classifier.version}[/bold] to {path} in {wall / 60:.1f} min")
-    register_and_gate(classifier.version, path, classifier.metadata, args.promote, args.database_url)
+    eval_limit = args.eval_limit if args.eval_limit is not None else config.benchmark_limit
+    register_and_gate(classifier.version, path, classifier.metadata, args.promote, args.database_url, eval_limit)
     return 0
 
 
-def register_and_gate(version: str, path: Path, metadata: dict[str, Any], promote: str, database_url: str | None) -> None:
+def register_and_gate(
+    version: str,
+    path: Path,
+    metadata: dict[str, Any],
+    promote: str,
+    database_url: str | None,
+    eval_limit: int | None = None,
+) -> dict[str, Any]:
+    """Register the new model, then the weekly retrain's gate (:func:`jobclass.orchestration.run_gate`).
+
+    Both models are scored now on the same frozen reported-titles set (one hash): a champion score
+    stored earlier, possibly on another subset or benchmark version, is never compared against.
+    ``always`` is the DAG's ``force_promote`` (recorded as forced), ``never`` its ``dry_run``.
+    Raises :class:`jobclass.orchestration.GateFailedError` (after recording) when the champion
+    cannot be evaluated.
+    """
     from jobclass.db import open_database
-    from jobclass.registry import get_champion, promote as promote_model, record_decision, register_model
+    from jobclass.orchestration import retrain_workdir, run_gate
+    from jobclass.registry import register_model
 
     engine = open_database(database_url)
-    metrics = metadata["metrics"].get("reported-titles", {})
-    register_model(engine, version, path, metadata["metrics"], metadata.get("benchmark_hash"))
-    champion = get_champion(engine)
-    champion_acc = (champion.metrics.get("reported-titles", {}) or {}).get("acc@1") if champion else None
-    better = champion is None or champion_acc is None or metrics.get("acc@1", 0.0) > champion_acc
-    if promote == "always" or (promote == "if-better" and better):
-        reason = "first model" if champion is None else f"acc@1 {metrics.get('acc@1', 0):.4f} vs champion {champion_acc}"
-        promote_model(engine, version, reason=f"jobclass train: {reason}")
-        console.print(f"[green]Promoted {version} to champion[/green] ({reason})")
-    else:
-        reason = f"acc@1 {metrics.get('acc@1', 0):.4f} does not beat champion {champion.version} ({champion_acc})" if champion else "not promoted"
-        record_decision(engine, version, "challenger", reason)
-        console.print(f"[yellow]Kept champion[/yellow]: {reason}")
+    register_model(engine, version, path, metadata.get("metrics", {}), metadata.get("benchmark_hash"))
+    params = {"eval_limit": eval_limit, "force_promote": promote == "always", "dry_run": promote == "never"}
+    challenger = {"version": version, "path": str(path)}
+    result = run_gate(engine, challenger, None, params, retrain_workdir(f"train-{version}"), origin="jobclass train")
+    colour = "green" if result["decision"].startswith("promoted") else "yellow"
+    console.print(f"[{colour}]{version}: {result['decision']}[/{colour}] ({result['reason']})")
+    console.print(f"Report: {result['report']}")
+    return result
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -127,7 +151,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from jobclass.baselines import run_baselines
     from jobclass.benchmarks import load_benchmark
     from jobclass.bundle import load_bundle
-    from jobclass.evaluation import benchmark_labels, classifier_scores, evaluate_probabilities
+    from jobclass.evaluation import benchmark_labels, classifier_scores, evaluate_parts, evaluate_probabilities
     from jobclass.metrics import per_major_group, reliability_table
     from jobclass.taxonomy import load_taxonomy
 
@@ -148,6 +172,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             results[benchmark.name]["model, title only"] = evaluate_probabilities(
                 title_only, benchmark, classifier.codes, classifier.settings.review_threshold
             )
+        if "form" in benchmark.frame.columns:  # real-postings: titled and untitled postings apart
+            for form, metrics in evaluate_parts(
+                probs, benchmark, classifier.codes, "form", classifier.settings.review_threshold
+            ).items():
+                results[benchmark.name][f"model, {form}"] = metrics
         log.info("%s scored in %.1fs", benchmark.name, time.perf_counter() - started)
         y = benchmark_labels(benchmark, classifier.codes)
         if args.by_major_group:
@@ -187,7 +216,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # -- output ---------------------------------------------------------------------------------------
 def print_metrics_table(rows: dict[str, dict[str, Any]], title: str = "metrics") -> None:
     """One column per model, one row per metric: readable at 80 columns."""
-    extra = [c for c in ("ece", "auto_accept_share", "auto_accept_precision") if any(c in m for m in rows.values())]
+    extra = [c for c in ("lenient_acc@1", "ece", "auto_accept_share", "auto_accept_precision") if any(c in m for m in rows.values())]
     table = Table(title=title)
     table.add_column("metric")
     for name in rows:
