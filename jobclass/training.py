@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from jobclass import calibration
+from jobclass.base_encoders import MINILM, base_encoder_dir
 from jobclass.benchmarks import Benchmark, excluded_titles, load_benchmark, make_benchmark
 from jobclass.calibration import TARGET_AUTO_ACCEPT_PRECISION
 from jobclass.cleaning import DUTY_SENTENCE_SCORE
@@ -94,6 +95,8 @@ class TrainConfig:
     seed: int = 0
     show_progress: bool = True
     name: str = "default"
+    # The pretrained encoder to start from (jobclass.base_encoders): MiniLM, or the opt-in mpnet.
+    base_encoder: str = MINILM
 
     @classmethod
     def tiny(cls) -> TrainConfig:
@@ -201,7 +204,7 @@ def index_sources(config: TrainConfig) -> tuple[str, ...]:
 
 def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
     """The base encoder, fine-tuned with ``config``'s objective (proxy softmax or MNRL), and its metrics."""
-    encoder = load_encoder(device=config.device)
+    encoder = load_encoder(base_encoder_dir(config.base_encoder), device=config.device)
     if not config.finetune:
         return encoder, {}
     if config.finetune_objective not in ("mnrl", "proxy"):
@@ -380,7 +383,7 @@ def train_model(
         "version": f"{created:%Y%m%dT%H%M%SZ}-{config.name}-{corpus_hash[7:15]}",
         "created_at": created.isoformat(),
         "recipe": config.name,
-        "base_encoder": "sentence-transformers/all-MiniLM-L6-v2",
+        "base_encoder": f"sentence-transformers/{config.base_encoder}",
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
         "training_corpus_hash": corpus_hash,
         "training_corpus_size": {"train": len(train), "validation": len(validation)},

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from jobclass.base_encoders import BASE_ENCODERS
 from jobclass.benchmarks import BENCHMARK_NAMES
 from jobclass.metrics import KS
 
@@ -33,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--max-pairs", type=int, help="cap on fine-tuning pairs")
     train.add_argument("--max-steps", type=int, help="cap on fine-tuning steps: the time budget")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train.add_argument(
+        "--base-encoder", choices=list(BASE_ENCODERS), help="the pretrained encoder (all-mpnet-base-v2: `make mpnet` first)"
+    )
     train.add_argument("--labelled", type=Path, help="labelled postings, CSV or Parquet (title/body/onet_code or TITLE_RAW/BODY/ONET)")
     train.add_argument("--output", type=Path, help="bundle directory (default: data/models/<version>)")
     train.add_argument(
@@ -100,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_pairs=args.max_pairs,
         max_steps=args.max_steps,
         device=args.device,
+        base_encoder=args.base_encoder,
     )
     labelled = read_labelled_postings(args.labelled) if args.labelled else None
     console.print(f"[bold]Training[/bold] recipe={config.name} epochs={config.epochs} batch={config.batch_size} device={config.device}")
