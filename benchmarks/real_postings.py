@@ -1,6 +1,6 @@
 """Accuracy on real postings: the hand-coded real-postings benchmark (jobclass/resources/real_postings).
 
-    .venv/bin/python benchmarks/real_postings.py [--model BUNDLE] [--backend onnx-int8|torch] [--title-only]
+    .venv/bin/python benchmarks/real_postings.py [--model BUNDLE] [--backend onnx-int8|torch] [--title-only] [--no-untitled]
         [--json benchmarks/real_postings.json]
 
 Reads each posting as the nightly does (title + body, through the bundle's own settings) and prints:
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--backend", help="encoder backend (default: the bundle's)")
     parser.add_argument("--title-only", action="store_true", help="ignore bodies")
+    parser.add_argument(
+        "--no-untitled", action="store_true", help="read every title field as a title (ModelSettings.read_untitled_body off)"
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
 
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = load_benchmark("real-postings", taxonomy)
     path = resolve_model_path(args.model, None)
     clf = load_bundle(path, backend=args.backend)
+    if args.no_untitled:
+        clf.settings.read_untitled_body = False
     started = time.perf_counter()
     probs = classifier_scores(clf, bench, use_body=not args.title_only)
     seconds = time.perf_counter() - started
