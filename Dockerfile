@@ -36,7 +36,7 @@ RUN --mount=type=secret,id=pip_index_url,env=PIP_INDEX_URL \
         -r /opt/jobclass/requirements.txt -c /opt/jobclass/constraints.txt
 
 # The package with its vendored resources, and the SQL (schema and example queries). An editable
-# install keeps sql/ beside the package, where jobclass.db looks for schema.sql.
+# install keeps sql/ beside the package, where jobclass.store.db looks for schema.sql.
 COPY --chown=airflow:0 pyproject.toml README.md /opt/jobclass/
 COPY --chown=airflow:0 jobclass /opt/jobclass/jobclass
 COPY --chown=airflow:0 sql /opt/jobclass/sql

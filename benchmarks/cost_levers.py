@@ -34,9 +34,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def child_accuracy(n: int, model: str, settings: dict) -> dict:
-    from jobclass.benchmarks import load_benchmark
-    from jobclass.evaluation import classifier_scores, evaluate_probabilities
-    from jobclass.taxonomy import load_taxonomy
+    from jobclass.evaluation.scoring import classifier_scores, evaluate_probabilities
+    from jobclass.evaluation.sets import load_benchmark
+    from jobclass.training.taxonomy import load_taxonomy
 
     classifier = throughput.load_model(model, settings)
     taxonomy = load_taxonomy()
@@ -50,8 +50,8 @@ def child_accuracy(n: int, model: str, settings: dict) -> dict:
 
 def child_chunk(n: int, model: str, settings: dict) -> dict:
     """Classify one planned chunk of a shared database, starting when the parent says go."""
-    from jobclass.classify import classify_chunk
-    from jobclass.db import make_engine
+    from jobclass.pipeline.nightly import classify_chunk
+    from jobclass.store.db import make_engine
 
     classifier = throughput.load_model(model, settings)
     Path(settings["ready"]).touch()
@@ -65,7 +65,7 @@ def child_chunk(n: int, model: str, settings: dict) -> dict:
 
 def child_distinct_encoder(n: int, model: str, settings: dict) -> dict:
     """The encoder on the 793 distinct USAJOBS postings, every text or each distinct text once."""
-    from jobclass.encoder import encode
+    from jobclass.model.encoder import encode
 
     classifier = throughput.load_model(model, settings)
     frame = throughput.posting_frame(n)
@@ -85,9 +85,9 @@ def run(kind: str, n: int, model: str, settings: dict) -> dict:
 
 def parallel_tasks(n: int, model: str, settings: dict, tasks: int) -> dict:
     """``tasks`` processes classify the interval's chunks at once; postings/s over the wall time."""
-    from jobclass.classify import finish_run, plan_chunks, start_run
-    from jobclass.db import init_schema, make_engine
-    from jobclass.postings import load_records
+    from jobclass.pipeline.nightly import finish_run, plan_chunks, start_run
+    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.postings import load_records
 
     with tempfile.TemporaryDirectory() as tmp:
         database = f"sqlite:///{tmp}/bench.db"

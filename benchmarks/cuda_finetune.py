@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cuda_finetune.py [--steps 100] [--batch-size 64]
 
 Runs the same code path as the weekly retrain's fine-tune task
-(``jobclass.training.finetune_stage``) with ``device="auto"`` for a fixed number of steps and
+(``jobclass.training.train.finetune_stage``) with ``device="auto"`` for a fixed number of steps and
 prints the device it ran on and its seconds per step, next to the CPU figure measured on the
 2-core machine (1.3 s/step at batch 64, benchmarks/RESULTS.md). Exits 1 if no GPU was used.
 """
@@ -26,8 +26,8 @@ def main() -> int:
 
     import torch
 
-    from jobclass.encoder import resolve_device
-    from jobclass.training import TrainConfig, finetune_stage
+    from jobclass.model.encoder import resolve_device
+    from jobclass.training.train import TrainConfig, finetune_stage
 
     device = resolve_device("auto")
     print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}, device=auto -> {device}")

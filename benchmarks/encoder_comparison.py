@@ -33,7 +33,7 @@ COLUMNS = ("acc@1", "acc@5", "lenient_acc@1", "major_acc@1")
 
 def body_speed(classifier, taxonomy, n: int = 128) -> float:
     """Postings per second through the classifier's encoder (title + body), torch on this machine."""
-    from jobclass.benchmarks import load_benchmark
+    from jobclass.evaluation.sets import load_benchmark
 
     frame = load_benchmark("real-postings", taxonomy).frame.head(n)
     started = time.perf_counter()
@@ -42,9 +42,9 @@ def body_speed(classifier, taxonomy, n: int = 128) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobclass.base_encoders import BASE_ENCODERS, MINILM, MPNET
-    from jobclass.taxonomy import load_taxonomy
-    from jobclass.training import TrainConfig, train_model
+    from jobclass.model.base_encoders import BASE_ENCODERS, MINILM, MPNET
+    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.training.train import TrainConfig, train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", action="append", dest="encoders", choices=list(BASE_ENCODERS))

@@ -49,9 +49,9 @@ def peak_rss_mb() -> float:
 
 # -- child: classify one interval and report ------------------------------------------------------
 def child(database: str, bundle: str, out_dir: str, chunk_size: int) -> None:
-    from jobclass.bundle import load_bundle
-    from jobclass.classify import classify_interval
-    from jobclass.db import make_engine
+    from jobclass.model.bundle import load_bundle
+    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.store.db import make_engine
 
     t0 = time.perf_counter()
     classifier = load_bundle(bundle)
@@ -90,8 +90,8 @@ def synthetic_postings(path: Path, n: int) -> Path:
 def resolve_bundle(bundle: str | None, work: Path) -> str:
     if bundle:
         return bundle
-    from jobclass.db import init_schema, make_engine
-    from jobclass.registry import get_champion
+    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.registry import get_champion
 
     engine = make_engine()
     init_schema(engine)
@@ -99,16 +99,16 @@ def resolve_bundle(bundle: str | None, work: Path) -> str:
     if champion is not None:
         return champion.path
     print("no --bundle and no champion: training a tiny model (a few minutes)", file=sys.stderr)
-    from jobclass.bundle import save_bundle
-    from jobclass.training import TrainConfig, train_model
+    from jobclass.model.bundle import save_bundle
+    from jobclass.training.train import TrainConfig, train_model
 
     classifier = train_model(TrainConfig.tiny())
     return str(save_bundle(classifier, work / "tiny-model"))
 
 
 def measure(n: int, bundle: str, work: Path, chunk_size: int) -> dict:
-    from jobclass.db import init_schema, make_engine
-    from jobclass.postings import load_postings_file
+    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.postings import load_postings_file
 
     case = work / f"n{n}"
     case.mkdir()

@@ -25,18 +25,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobclass.benchmarks import load_benchmark
-    from jobclass.bundle import load_bundle
-    from jobclass.calibration import cross_validated_review
     from jobclass.cli.model_commands import print_metrics_table, resolve_model_path
-    from jobclass.evaluation import (
+    from jobclass.evaluation.scoring import (
         benchmark_labels,
         classifier_scores,
         evaluate_parts,
         evaluate_probabilities,
         lenient_hits,
     )
-    from jobclass.taxonomy import load_taxonomy
+    from jobclass.evaluation.sets import load_benchmark
+    from jobclass.model.bundle import load_bundle
+    from jobclass.training.calibration import cross_validated_review
+    from jobclass.training.taxonomy import load_taxonomy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)

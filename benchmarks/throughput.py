@@ -44,7 +44,7 @@ def peak_rss_mib() -> float:
 def postings(n: int) -> list[dict]:
     """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a unit."""
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.postings import read_postings_file
+    from jobclass.store.postings import read_postings_file
 
     base = list(read_postings_file(DEMO_POSTINGS))
     out = []
@@ -62,7 +62,7 @@ def posting_frame(n: int):
     """The postings as the pipeline reads them: posting_id, title, body."""
     import pandas as pd
 
-    from jobclass.postings import posting_row
+    from jobclass.store.postings import posting_row
 
     rows = [posting_row(r, default_source="bench", ingested_at=INTERVAL[0]) for r in postings(n)]
     return pd.DataFrame({"posting_id": [r["id"] for r in rows], "title": [r["title"] for r in rows], "body": [r["body"] for r in rows]})
@@ -70,7 +70,7 @@ def posting_frame(n: int):
 
 def load_model(model: str, settings: dict):
     """The bundle with the benchmark's settings: backend, threads, token window, body words."""
-    from jobclass.bundle import load_bundle
+    from jobclass.model.bundle import load_bundle
 
     classifier = load_bundle(model, backend=settings.get("backend"), threads=settings.get("threads"))
     if settings.get("max_seq_length"):
@@ -81,9 +81,9 @@ def load_model(model: str, settings: dict):
 
 
 def child_pipeline(n: int, model: str, settings: dict) -> dict:
-    from jobclass.classify import classify_interval
-    from jobclass.db import init_schema, make_engine
-    from jobclass.postings import load_records
+    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.postings import load_records
 
     classifier = load_model(model, settings)
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +110,7 @@ def encoder_texts(classifier, frame, batch: int = CHUNK_SIZE, dedupe: bool = Tru
 
 
 def child_encoder(n: int, model: str, settings: dict) -> dict:
-    from jobclass.encoder import encode
+    from jobclass.model.encoder import encode
 
     classifier = load_model(model, settings)
     per_batch = encoder_texts(classifier, posting_frame(n), dedupe=settings.get("dedupe", True))
@@ -146,8 +146,8 @@ def run_child(kind: str, n: int, model: str, settings: dict | None = None, scrip
 
 
 def champion_path() -> str:
-    from jobclass.db import init_schema, make_engine
-    from jobclass.registry import get_champion
+    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.registry import get_champion
 
     engine = make_engine()
     init_schema(engine)

@@ -35,7 +35,7 @@ REVIEW = Path(__file__).with_name("usajobs_review.csv")
 
 def distinct_postings() -> pd.DataFrame:
     from jobclass.paths import RESOURCES_DIR
-    from jobclass.postings import posting_row, read_postings_file
+    from jobclass.store.postings import posting_row, read_postings_file
 
     records = read_postings_file(RESOURCES_DIR / "postings" / "usajobs_2016_2021.jsonl.gz")
     rows = pd.DataFrame([posting_row(r, default_source="usajobs", ingested_at="") for r in records])
@@ -76,7 +76,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import champion_path
 
-    from jobclass.bundle import load_bundle
+    from jobclass.model.bundle import load_bundle
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")

@@ -38,7 +38,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
-from jobclass_common import DEFAULT_ARGS, PREDICTIONS_ASSET, log_failure
+
+from jobclass.airflow.assets import PREDICTIONS_ASSET
+from jobclass.airflow.tasks import DEFAULT_ARGS, log_failure
 
 DAG_ID = "jobclass_nightly_classify"
 
@@ -75,9 +77,10 @@ def jobclass_nightly_classify():
     def resolve_interval(dag_run=None, data_interval_start=None, data_interval_end=None) -> dict:
         """The interval of this run: its data interval, or (no logical date) what is pending up to run_after."""
         from airflow.sdk.exceptions import AirflowSkipException
-        from jobclass_common import engine, fail_fast
 
-        from jobclass.orchestration import NothingToClassify, run_interval
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.retrain import NothingToClassify, run_interval
 
         with fail_fast():
             try:
@@ -88,27 +91,27 @@ def jobclass_nightly_classify():
     @task(execution_timeout=timedelta(minutes=45), multiple_outputs=False)
     def resolve_model(params=None) -> dict:
         """The champion's version and bundle path, resolved once for the whole run."""
-        from jobclass_common import engine, fail_fast
-
-        from jobclass.orchestration import resolve_champion
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.retrain import resolve_champion
 
         with fail_fast():  # no champion or a corrupt bundle: retrying cannot help, fail now and say what to run
             return resolve_champion(engine(), bootstrap=bool(params["bootstrap_if_no_champion"]))
 
     @task(multiple_outputs=False)
     def plan_chunks(model: dict, interval: dict, params=None) -> list[dict]:
-        from jobclass_common import engine, fail_fast
-
-        from jobclass.orchestration import plan
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.retrain import plan
 
         with fail_fast():
             return plan(engine(), model, interval["start"], interval["end"], chunk_size=int(params["chunk_size"]))
 
     @task(execution_timeout=timedelta(hours=1), max_active_tis_per_dagrun=2, multiple_outputs=False)
     def classify_chunk(chunk: dict, model: dict, interval: dict, params=None) -> dict:
-        from jobclass_common import engine, fail_fast
-
-        from jobclass.orchestration import classify
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.retrain import classify
 
         with fail_fast():
             return classify(engine(), model, chunk, interval["start"], interval["end"], top_k=int(params["top_k"]))
@@ -116,9 +119,9 @@ def jobclass_nightly_classify():
     # none_failed_min_one_success: skipped, not run, when resolve_interval skipped the whole run.
     @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def finish_run(model: dict, interval: dict, results, outlet_events=None) -> dict:
-        from jobclass_common import engine, fail_fast
-
-        from jobclass.orchestration import finish
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.retrain import finish
 
         with fail_fast():
             summary = finish(engine(), model, interval["start"], interval["end"], [r for r in results if r])
@@ -139,9 +142,9 @@ def jobclass_nightly_classify():
         ``model`` or ``interval`` is None when the task that resolves it failed: the row then says
         no model, and the interval is resolved here once more.
         """
-        from jobclass_common import engine, failed_tasks
-
-        from jobclass.orchestration import record_failure, run_interval
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import failed_tasks
+        from jobclass.pipeline.retrain import record_failure, run_interval
 
         eng = engine()
         if interval is None:

@@ -32,7 +32,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, Param, dag, task, teardown
-from jobclass_common import DEFAULT_ARGS, MODEL_ASSET, log_failure
+
+from jobclass.airflow.assets import MODEL_ASSET
+from jobclass.airflow.tasks import DEFAULT_ARGS, log_failure
 
 DAG_ID = "jobclass_weekly_retrain"
 
@@ -150,43 +152,40 @@ DAG_ID = "jobclass_weekly_retrain"
 def jobclass_weekly_retrain():
     @task(multiple_outputs=False)
     def build_training_set(run_id=None) -> dict:
-        from jobclass_common import engine
-
-        from jobclass.orchestration import build_training_set, retrain_workdir
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import build_training_set, retrain_workdir
 
         return build_training_set(engine(), retrain_workdir(run_id))
 
     @task(execution_timeout=timedelta(hours=8), multiple_outputs=False)
     def finetune_embeddings(training_set: dict, params=None, run_id=None) -> dict:
-        from jobclass.orchestration import finetune_embeddings, params_dict, retrain_workdir
+        from jobclass.pipeline.retrain import finetune_embeddings, params_dict, retrain_workdir
 
         return finetune_embeddings(params_dict(params), training_set, retrain_workdir(run_id))
 
     @task(execution_timeout=timedelta(hours=3), multiple_outputs=False)
     def train_head(training_set: dict, finetuned: dict, params=None) -> dict:
-        from jobclass.orchestration import params_dict, train_head
+        from jobclass.pipeline.retrain import params_dict, train_head
 
         return train_head(params_dict(params), training_set, finetuned)
 
     @task(multiple_outputs=False)
     def register_challenger(challenger: dict, params=None) -> dict:
-        from jobclass_common import engine
-
-        from jobclass.orchestration import params_dict, register_challenger
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import params_dict, register_challenger
 
         return register_challenger(engine(), challenger, params_dict(params))
 
     @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
     def evaluate(challenger: dict, training_set: dict, params=None, run_id=None) -> dict:
-        from jobclass_common import engine
-
-        from jobclass.orchestration import evaluate_models, params_dict, retrain_workdir
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import evaluate_models, params_dict, retrain_workdir
 
         return evaluate_models(engine(), challenger, training_set, params_dict(params), retrain_workdir(run_id))
 
     @task.branch
     def gate(evaluation: dict, params=None) -> str:
-        from jobclass.orchestration import decide, params_dict
+        from jobclass.pipeline.retrain import decide, params_dict
 
         decision = decide(evaluation, params_dict(params))
         return "promote" if decision["promote"] else "keep_champion"
@@ -194,9 +193,9 @@ def jobclass_weekly_retrain():
     @task(outlets=[MODEL_ASSET], multiple_outputs=False)
     def promote(challenger: dict, evaluation: dict, params=None, outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-        from jobclass_common import engine
 
-        from jobclass.orchestration import StaleComparisonError, decide, params_dict, promote_challenger
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import StaleComparisonError, decide, params_dict, promote_challenger
 
         try:
             result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
@@ -207,18 +206,17 @@ def jobclass_weekly_retrain():
 
     @task(multiple_outputs=False)
     def keep_champion(challenger: dict, evaluation: dict, params=None) -> dict:
-        from jobclass_common import engine
-
-        from jobclass.orchestration import decide, keep_champion, params_dict
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import decide, keep_champion, params_dict
 
         return keep_champion(engine(), challenger, decide(evaluation, params_dict(params)), params_dict(params))
 
     @task(trigger_rule="none_failed_min_one_success", multiple_outputs=False)
     def record_and_report(challenger: dict, evaluation: dict, training_set: dict, params=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-        from jobclass_common import engine
 
-        from jobclass.orchestration import GateFailedError, decide, params_dict, record_and_report
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import GateFailedError, decide, params_dict, record_and_report
 
         p = params_dict(params)
         try:
@@ -229,9 +227,8 @@ def jobclass_weekly_retrain():
     @teardown
     @task(multiple_outputs=False)
     def prune(run_id=None, ti=None) -> dict:
-        from jobclass_common import engine
-
-        from jobclass.orchestration import prune_retention, retrain_workdir
+        from jobclass.airflow.connection import engine
+        from jobclass.pipeline.retrain import prune_retention, retrain_workdir
 
         challenger = ti.xcom_pull(task_ids="register_challenger") or {}  # none if the run failed before it
         keep = (challenger["version"],) if challenger else ()

@@ -45,10 +45,3 @@ def predictions_dir() -> Path:
 def default_database_url() -> str:
     """``JOBCLASS_DATABASE_URL`` or the embedded SQLite file under the data home."""
     return os.environ.get("JOBCLASS_DATABASE_URL") or f"sqlite:///{data_home() / 'jobclass.db'}"
-
-
-def base_encoder_path() -> Path:
-    """The default base encoder's folder (all-MiniLM-L6-v2, see :mod:`jobclass.base_encoders`)."""
-    from jobclass.base_encoders import minilm_dir
-
-    return minilm_dir()

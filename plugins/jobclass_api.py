@@ -250,14 +250,14 @@ def airflow_database_url() -> str:
 
 
 def connection_to_sqlalchemy_url(conn: Any) -> str:
-    """The ``jobclass_db`` Connection as a SQLAlchemy URL (see ``jobclass.db.url_from_connection``)."""
-    from jobclass.db import url_from_connection
+    """The ``jobclass_db`` Connection as a SQLAlchemy URL (see ``jobclass.store.db.url_from_connection``)."""
+    from jobclass.store.db import url_from_connection
 
     return url_from_connection(conn)
 
 
 def _default_engine_factory():
-    from jobclass.db import init_schema, make_engine
+    from jobclass.store.db import init_schema, make_engine
 
     engine = make_engine(airflow_database_url())
     init_schema(engine)  # idempotent: a fresh database answers with empty lists, not errors
@@ -265,7 +265,7 @@ def _default_engine_factory():
 
 
 def _default_bundle_loader(path: str):
-    from jobclass.bundle import load_bundle
+    from jobclass.model.bundle import load_bundle
 
     return load_bundle(path)
 
@@ -607,7 +607,7 @@ def create_app(
         return state["engine"]
 
     def current_champion(engine) -> dict[str, Any]:
-        from jobclass.registry import get_champion
+        from jobclass.store.registry import get_champion
 
         try:
             champion = _record(get_champion(engine))
@@ -668,7 +668,7 @@ def create_app(
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Models to return (1..200)."),
         offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Newest models to skip."),
     ) -> dict[str, Any]:
-        from jobclass.registry import list_models
+        from jobclass.store.registry import list_models
 
         engine = get_engine()
         try:
@@ -684,7 +684,7 @@ def create_app(
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs to return (1..200)."),
         offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Newest runs to skip."),
     ) -> dict[str, Any]:
-        from jobclass.classify import list_runs
+        from jobclass.pipeline.nightly import list_runs
 
         engine = get_engine()
         try:

@@ -3,13 +3,13 @@
     .venv/bin/python scripts/build_title_sources.py [--data ../shared/data] [--out jobclass/resources/titles]
 
 Reads titles/{bls_dmtf,dol_h2,esco,usajobs_series}/ and usajobs_questionnaires/ and writes one
-compact gzip CSV per source (see jobclass.title_sources), README.md with the row counts before and
+compact gzip CSV per source (see jobclass.training.title_sources), README.md with the row counts before and
 after each filter, and NOTICE.md with each source's attribution and licence. Deterministic: the
 same input gives byte-identical files (gzip without a timestamp, rows sorted).
 
-Filters, in order: SOC codes mapped to O*NET-SOC 2019 codes (jobclass.title_sources.SocMapper;
+Filters, in order: SOC codes mapped to O*NET-SOC 2019 codes (jobclass.training.title_sources.SocMapper;
 a SOC 2010 code that SOC 2018 replaced is dropped: no crosswalk is vendored); titles equal to a
-benchmark title, as written or as cleaned, removed (jobclass.title_sources.is_benchmark_title:
+benchmark title, as written or as cleaned, removed (jobclass.training.title_sources.is_benchmark_title:
 done again at load time); exact duplicates merged.
 """
 
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobclass.cleaning import is_duty_verb, normalize_title, repair_text, words
 from jobclass.hashing import bucket
+from jobclass.model.cleaning import is_duty_verb, normalize_title, repair_text, words
 from jobclass.paths import project_root
-from jobclass.taxonomy import load_taxonomy
-from jobclass.title_sources import (
+from jobclass.training.taxonomy import load_taxonomy
+from jobclass.training.title_sources import (
     DROPPED,
     MAPPED,
     SOURCE_FILES,
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
 
 README = """# Extra title sources (derived; built by `scripts/build_title_sources.py`)
 
-Optional training signals, loaded by `jobclass.title_sources` and switched on by
+Optional training signals, loaded by `jobclass.training.title_sources` and switched on by
 `TrainConfig.extra_title_sources` (labelled titles) or `TrainConfig.finetune_pair_sources`
 (fine-tuning pairs). Attribution and licences: NOTICE.md. Rebuild with
 `.venv/bin/python scripts/build_title_sources.py` (reads `../shared/data`; deterministic).
@@ -301,7 +301,7 @@ Columns:
 
 ## How codes were mapped
 
-A SOC code maps to an O*NET-SOC 2019 code (`jobclass.title_sources.SocMapper`): an O*NET-SOC code
+A SOC code maps to an O*NET-SOC 2019 code (`jobclass.training.title_sources.SocMapper`): an O*NET-SOC code
 that the taxonomy holds is kept as given (`onet`); a 6-digit SOC code with one O*NET code takes it
 (`unique`); one that O*NET splits takes the code whose O*NET official or alternate title the title
 is, where exactly one is (`title`), else its XX-XXXX.00 code flagged `weak=1` (`generic`), else
@@ -313,16 +313,16 @@ loaded only on request (`TrainConfig.extra_titles_weak`).
 
 ## Overlap with the benchmarks
 
-A title is removed when its `jobclass.cleaning.normalize_title` key, as written or as a
+A title is removed when its `jobclass.model.cleaning.normalize_title` key, as written or as a
 classifier cleans it (`clean_title`: "Cook II" and "Cook (Seasonal)" read as "cook"), equals a
 benchmark title's, as written or cleaned ({excluded:,} keys at build time: reported-titles,
 composed-postings, the real-postings benchmark and the titles of all 793 vendored USAJOBS
-postings). `jobclass.title_sources` removes them again at load time, against the benchmarks of
+postings). `jobclass.training.title_sources` removes them again at load time, against the benchmarks of
 the running code.
 
 ## Questionnaire items
 
-An item is kept when it reads as a duty: it opens with a task verb (`jobclass.cleaning.is_duty_verb`,
+An item is kept when it reads as a duty: it opens with a task verb (`jobclass.model.cleaning.is_duty_verb`,
 so "Prepare", "Prepares" and "Preparing"), has {low} to {high} words and does not match
 `{generic}` (questions to the applicant, education, experience, grade, licence). Per distinct
 title (normalised), up to {items} items are kept: those most of its questionnaires carry, ties

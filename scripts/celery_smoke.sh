@@ -153,9 +153,9 @@ T_TRAIN=$(date +%s)
 if [ -n "${SMOKE_BUNDLE:-}" ]; then  # reuse a saved bundle instead of training one
   "$PY" - "$JC_URL" "$SMOKE_BUNDLE" <<'EOF'
 import sys
-from jobclass.bundle import read_metadata
-from jobclass.db import make_engine
-from jobclass.registry import promote, register_model
+from jobclass.model.bundle import read_metadata
+from jobclass.store.db import make_engine
+from jobclass.store.registry import promote, register_model
 engine = make_engine(sys.argv[1])
 version = read_metadata(sys.argv[2])["version"]
 register_model(engine, version, sys.argv[2], {}, None)

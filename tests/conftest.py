@@ -46,7 +46,7 @@ def _jobclass_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def taxonomy():
-    from jobclass.taxonomy import load_taxonomy
+    from jobclass.training.taxonomy import load_taxonomy
 
     return load_taxonomy()
 
@@ -54,8 +54,8 @@ def taxonomy():
 @pytest.fixture(scope="session")
 def tiny_bundle_path(tmp_path_factory: pytest.TempPathFactory, taxonomy) -> Path:
     """A real (tiny) model bundle: MiniLM fine-tuned for a few steps, heads on a small corpus."""
-    from jobclass.bundle import save_bundle
-    from jobclass.training import TrainConfig, train_model
+    from jobclass.model.bundle import save_bundle
+    from jobclass.training.train import TrainConfig, train_model
 
     config = TrainConfig.tiny()
     classifier = train_model(config, taxonomy=taxonomy)
@@ -66,7 +66,7 @@ def tiny_bundle_path(tmp_path_factory: pytest.TempPathFactory, taxonomy) -> Path
 
 @pytest.fixture(scope="session")
 def tiny_classifier(tiny_bundle_path: Path):
-    from jobclass.bundle import load_bundle
+    from jobclass.model.bundle import load_bundle
 
     return load_bundle(tiny_bundle_path)
 
@@ -105,7 +105,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
 @pytest.fixture
 def engine(database_url: str):
     """An engine on the fresh ``database_url`` with the jobclass schema."""
-    from jobclass.db import init_schema, make_engine
+    from jobclass.store.db import init_schema, make_engine
 
     eng = make_engine(database_url)
     init_schema(eng)

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich_argparse import RichHelpFormatter
 
 if TYPE_CHECKING:
-    from jobclass.postings import LoadStats
+    from jobclass.store.postings import LoadStats
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -71,13 +71,13 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _ready_engine(database_url: str | None):
-    from jobclass.db import open_database
+    from jobclass.store.db import open_database
 
     return open_database(database_url)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from jobclass.db import masked_url
+    from jobclass.store.db import masked_url
 
     engine = _ready_engine(args.database_url)
     console.print(f"[green]Schema ready[/green] in {masked_url(engine)}")
@@ -85,9 +85,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_load_postings(args: argparse.Namespace) -> int:
-    from jobclass.db import masked_url
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.postings import load_postings_stats
+    from jobclass.store.db import masked_url
+    from jobclass.store.postings import load_postings_stats
 
     path = args.file or DEMO_POSTINGS
     engine = _ready_engine(args.database_url)
@@ -143,10 +143,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from jobclass.bundle import load_bundle
-    from jobclass.classify import classify_interval
-    from jobclass.db import masked_url
-    from jobclass.registry import get_champion, get_model
+    from jobclass.model.bundle import load_bundle
+    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.store.db import masked_url
+    from jobclass.store.registry import get_champion, get_model
 
     engine = _ready_engine(args.database_url)
     model = get_model(engine, args.model_version) if args.model_version else get_champion(engine)

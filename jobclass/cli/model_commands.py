@@ -12,9 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jobclass.base_encoders import BASE_ENCODERS
-from jobclass.benchmarks import BENCHMARK_NAMES
-from jobclass.metrics import KS
+from jobclass.evaluation.metrics import KS
+from jobclass.evaluation.sets import BENCHMARK_NAMES
+from jobclass.model.base_encoders import BASE_ENCODERS
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -79,8 +79,8 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
     """An explicit bundle, else the registry's champion; the error says what to run."""
     if model is not None:
         return model
-    from jobclass.db import open_database
-    from jobclass.registry import get_champion
+    from jobclass.store.db import open_database
+    from jobclass.store.registry import get_champion
 
     champion = get_champion(open_database(database_url))
     if champion is None:
@@ -90,10 +90,10 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
 
 # -- train ----------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from jobclass.bundle import save_bundle
-    from jobclass.corpus import read_labelled_postings
+    from jobclass.model.bundle import save_bundle
     from jobclass.paths import models_dir
-    from jobclass.training import TrainConfig, train_model, with_overrides
+    from jobclass.training.corpus import read_labelled_postings
+    from jobclass.training.train import TrainConfig, train_model, with_overrides
 
     base = TrainConfig.recipe(args.recipe)
     config = with_overrides(
@@ -128,17 +128,17 @@ def register_and_gate(
     database_url: str | None,
     eval_limit: int | None = None,
 ) -> dict[str, Any]:
-    """Register the new model, then the weekly retrain's gate (:func:`jobclass.orchestration.run_gate`).
+    """Register the new model, then the weekly retrain's gate (:func:`jobclass.pipeline.retrain.run_gate`).
 
     Both models are scored now on the same frozen reported-titles set (one hash): a champion score
     stored earlier, possibly on another subset or benchmark version, is never compared against.
     ``always`` is the DAG's ``force_promote`` (recorded as forced), ``never`` its ``dry_run``.
-    Raises :class:`jobclass.orchestration.GateFailedError` (after recording) when the champion
+    Raises :class:`jobclass.pipeline.retrain.GateFailedError` (after recording) when the champion
     cannot be evaluated.
     """
-    from jobclass.db import open_database
-    from jobclass.orchestration import retrain_workdir, run_gate
-    from jobclass.registry import register_model
+    from jobclass.pipeline.retrain import retrain_workdir, run_gate
+    from jobclass.store.db import open_database
+    from jobclass.store.registry import register_model
 
     engine = open_database(database_url)
     register_model(engine, version, path, metadata.get("metrics", {}), metadata.get("benchmark_hash"))
@@ -153,12 +153,12 @@ def register_and_gate(
 
 # -- evaluate -------------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from jobclass.baselines import run_baselines
-    from jobclass.benchmarks import load_benchmark
-    from jobclass.bundle import load_bundle
-    from jobclass.evaluation import benchmark_labels, classifier_scores, evaluate_parts, evaluate_probabilities
-    from jobclass.metrics import per_major_group, reliability_table
-    from jobclass.taxonomy import load_taxonomy
+    from jobclass.evaluation.baselines import run_baselines
+    from jobclass.evaluation.metrics import per_major_group, reliability_table
+    from jobclass.evaluation.scoring import benchmark_labels, classifier_scores, evaluate_parts, evaluate_probabilities
+    from jobclass.evaluation.sets import load_benchmark
+    from jobclass.model.bundle import load_bundle
+    from jobclass.training.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     benchmarks = [load_benchmark(name, taxonomy) for name in (args.benchmark or ["reported-titles"])]
@@ -202,7 +202,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # -- predict --------------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
-    from jobclass.bundle import load_bundle
+    from jobclass.model.bundle import load_bundle
 
     classifier = load_bundle(resolve_model_path(args.model, args.database_url))
     ranked = classifier.predict(args.title, args.body, top_k=args.top_k)

@@ -1,0 +1,1 @@
+"""The one place in jobclass that imports Airflow: the DAGs' glue and the plugin's app."""

@@ -1,0 +1,1 @@
+"""Evaluation: frozen benchmark sets, ranking metrics, scoring a classifier, baselines and the HTML report."""

@@ -1,0 +1,94 @@
+"""The "real-postings" benchmark: vendored USAJOBS postings, coded by hand (see its README).
+
+Each row is read as the nightly reads it: the record goes through :func:`jobclass.store.postings.posting_row`
+(title; job summary + major duties as the body). A hash-drawn share of rows is presented
+*untitled*: the title field holds the first sentence of the summary, as a scraped posting often
+arrives. The code does not change; it belongs to the posting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from jobclass.evaluation.benchmark import Benchmark, make_benchmark
+from jobclass.hashing import bucket
+from jobclass.model.cleaning import repair_text, split_sentences
+from jobclass.paths import DEMO_POSTINGS, RESOURCES_DIR
+from jobclass.training.taxonomy import Taxonomy
+
+NAME = "real-postings"
+LABELS_PATH = RESOURCES_DIR / "real_postings" / "labels.csv"
+#: Percent of rows whose title field holds the summary's first sentence instead of a title.
+UNTITLED_PERCENT = 15
+#: The content hash of the frozen set (labels.csv + the vendored postings); a test holds it.
+FROZEN_HASH = "sha256:9a4621126b4cf2abbe70fae3ebae3b86ceb434e4f53d3d412c5d1897fa8668cf"
+LABEL_COLUMNS = ["posting_id", "code", "also_ok", "confidence", "coder", "note"]
+
+
+def is_untitled_form(posting_id: str) -> bool:
+    return bucket(f"untitled:{posting_id}") < UNTITLED_PERCENT
+
+
+@lru_cache(maxsize=1)
+def _demo_postings() -> pd.DataFrame:
+    """The vendored postings as ``job_postings`` rows (id, title, body), the way they are loaded."""
+    from jobclass.store.postings import posting_row, read_postings_file
+
+    rows = [posting_row(record, default_source="usajobs", ingested_at="") for record in read_postings_file(DEMO_POSTINGS)]
+    frame = pd.DataFrame([r for r in rows if r is not None], columns=["id", "title", "body"])
+    return frame.set_index("id")
+
+
+def read_labels(path=LABELS_PATH) -> pd.DataFrame:
+    """The coders' labels: one row per posting, ``also_ok`` as ``;``-separated codes."""
+    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = set(LABEL_COLUMNS) - set(labels.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    if labels["posting_id"].duplicated().any():
+        raise ValueError(f"{path}: duplicate posting ids {labels.loc[labels['posting_id'].duplicated(), 'posting_id'].tolist()}")
+    return labels
+
+
+def untitled_title(body: str, min_words: int = 5) -> str:
+    """What a title-less posting carries in its title field: the body's first sentence (joined with
+    the next while shorter than ``min_words``, so that "The U.S. Department ..." stays whole)."""
+    first: list[str] = []
+    for sentence in split_sentences(repair_text(body)):
+        first.append(sentence)
+        if len(" ".join(first).split()) >= min_words:
+            break
+    return " ".join(first)
+
+
+def real_postings(taxonomy: Taxonomy) -> Benchmark:
+    """The frozen benchmark; raises when a label names an unknown code or posting."""
+    labels = read_labels()
+    postings = _demo_postings()
+    unknown_ids = sorted(set(labels["posting_id"]) - set(postings.index))
+    if unknown_ids:
+        raise ValueError(f"{LABELS_PATH}: posting ids not in the vendored postings: {unknown_ids[:5]}")
+    valid = set(taxonomy.codes)
+    for column in ("code", "also_ok"):
+        codes = labels[column].str.split(";").explode().str.strip()
+        bad = sorted(set(codes[codes != ""]) - valid)
+        if bad:
+            raise ValueError(f"{LABELS_PATH}: {column} holds codes that are not O*NET-SOC 2019: {bad[:5]}")
+    texts = postings.loc[labels["posting_id"]]
+    untitled = labels["posting_id"].map(is_untitled_form).to_numpy()
+    bodies = texts["body"].fillna("").to_numpy()
+    titles = [untitled_title(b) if u else t for t, b, u in zip(texts["title"].fillna(""), bodies, untitled)]
+    frame = pd.DataFrame(
+        {
+            "title": titles,
+            "body": bodies,
+            "code": labels["code"].to_numpy(),
+            "also_ok": labels["also_ok"].to_numpy(),
+            "form": ["untitled" if u else "titled" for u in untitled],
+            "confidence": labels["confidence"].to_numpy(),
+            "posting_id": labels["posting_id"].to_numpy(),
+        }
+    )
+    return make_benchmark(NAME, frame)

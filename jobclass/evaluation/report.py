@@ -1,0 +1,323 @@
+"""A self-contained HTML report per model version: metrics table, accuracy@k curve, per-major-group bars.
+
+Pure Python: the charts are inline SVG, so the report needs no plotting library and opens offline in any
+browser. Nothing here knows about Airflow; the weekly retrain DAG calls :func:`write_report`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "render_report", "accuracy_at_k"]
+
+_K_METRIC = re.compile(r"^acc@(\d+)$")
+_SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+_METRIC_ORDER = ("acc", "mrr", "ndcg", "precision", "recall", "soc6_acc", "major_acc")
+
+
+def accuracy_at_k(metrics: Mapping[str, Any]) -> list[tuple[int, float]]:
+    """The ``acc@k`` points of a metrics dict, sorted by k."""
+    points = []
+    for key, value in metrics.items():
+        match = _K_METRIC.match(str(key))
+        if match and _is_number(value):
+            points.append((int(match.group(1)), float(value)))
+    return sorted(points)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if _is_number(value):
+        value = float(value)
+        if value.is_integer() and abs(value) >= 1:
+            return f"{int(value):,}"
+        return f"{value:.4f}"
+    return _esc(value)
+
+
+def _metric_sort_key(key: str) -> tuple[int, str, int]:
+    name, _, k = key.partition("@")
+    rank = _METRIC_ORDER.index(name) if name in _METRIC_ORDER else len(_METRIC_ORDER)
+    return (rank, name, int(k) if k.isdigit() else 0)
+
+
+def _records(per_group: Any) -> list[dict[str, Any]]:
+    """Accept a pandas DataFrame (``jobclass.evaluation.metrics.per_major_group``), a list of dicts or None."""
+    if per_group is None:
+        return []
+    if hasattr(per_group, "to_dict"):
+        return list(per_group.to_dict(orient="records"))
+    return [dict(row) for row in per_group]
+
+
+# --------------------------------------------------------------------------- SVG charts
+
+
+def _line_chart(series: list[tuple[str, list[tuple[int, float]]]], *, width: int = 560, height: int = 300) -> str:
+    """accuracy@k curves: x = k (categorical, in order), y = accuracy in [0, 1]."""
+    ks = sorted({k for _, points in series for k, _ in points})
+    if not ks:
+        return "<p class='muted'>No acc@k metrics to plot.</p>"
+    left, right, top, bottom = 50, 20, 20, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(ks) - 1, 1)
+    x_of = {k: left + (i * step if len(ks) > 1 else plot_w / 2) for i, k in enumerate(ks)}
+
+    def y_of(v: float) -> float:
+        return top + plot_h * (1.0 - max(0.0, min(1.0, v)))
+
+    parts = [
+        f"<svg class='chart' role='img' aria-label='accuracy at k' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
+    ]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = y_of(tick)
+        parts.append(f"<line x1='{left}' y1='{y:.1f}' x2='{width - right}' y2='{y:.1f}' stroke='#ddd'/>")
+        parts.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' font-size='11'>{tick:.2f}</text>")
+    for k in ks:
+        parts.append(
+            f"<text x='{x_of[k]:.1f}' y='{height - bottom + 16}' text-anchor='middle' font-size='11'>{k}</text>"
+        )
+    parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 6}' text-anchor='middle' font-size='12'>k</text>")
+    for idx, (label, points) in enumerate(series):
+        colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
+        coords = " ".join(f"{x_of[k]:.1f},{y_of(v):.1f}" for k, v in points)
+        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{coords}'/>")
+        for k, v in points:
+            parts.append(
+                f"<circle cx='{x_of[k]:.1f}' cy='{y_of(v):.1f}' r='3.5' fill='{colour}'>"
+                f"<title>{_esc(label)} acc@{k} = {v:.4f}</title></circle>"
+            )
+        parts.append(
+            f"<rect x='{left + 10}' y='{top + 6 + idx * 16}' width='10' height='10' fill='{colour}'/>"
+            f"<text x='{left + 26}' y='{top + 15 + idx * 16}' font-size='11'>{_esc(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _bar_chart(rows: list[dict[str, Any]], series: list[tuple[str, str]], *, width: int = 720) -> str:
+    """Horizontal bars per major group; ``series`` is [(label, column)], one bar per series and group."""
+    rows = [r for r in rows if any(_is_number(r.get(col)) for _, col in series)]
+    if not rows:
+        return "<p class='muted'>No per-major-group figures to plot.</p>"
+    bar_h, gap, label_w, right = 9, 6, 300, 60
+    group_h = bar_h * len(series) + gap
+    top = 10 + 16 * len(series)
+    height = top + group_h * len(rows) + 10
+    plot_w = width - label_w - right
+    parts = [
+        f"<svg class='chart' role='img' aria-label='accuracy by major group' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
+    ]
+    for idx, (label, _) in enumerate(series):
+        colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
+        parts.append(
+            f"<rect x='{label_w}' y='{4 + idx * 16}' width='10' height='10' fill='{colour}'/>"
+            f"<text x='{label_w + 16}' y='{13 + idx * 16}' font-size='11'>{_esc(label)}</text>"
+        )
+    for gi, row in enumerate(rows):
+        y0 = top + gi * group_h
+        name = f"{row.get('major_group', '')} {row.get('name', '')}".strip()
+        if len(name) > 48:
+            name = name[:47] + "…"
+        n = row.get("n")
+        suffix = f" (n={int(n)})" if _is_number(n) else ""
+        parts.append(
+            f"<text x='{label_w - 6}' y='{y0 + group_h / 2 + 1:.1f}' text-anchor='end' font-size='11'>"
+            f"{_esc(name + suffix)}</text>"
+        )
+        for si, (label, col) in enumerate(series):
+            value = row.get(col)
+            if not _is_number(value):
+                continue
+            value = max(0.0, min(1.0, float(value)))
+            colour = _SERIES_COLOURS[si % len(_SERIES_COLOURS)]
+            y = y0 + si * bar_h
+            parts.append(
+                f"<rect x='{label_w}' y='{y}' width='{plot_w * value:.1f}' height='{bar_h - 1}' fill='{colour}'>"
+                f"<title>{_esc(label)}: {value:.4f}</title></rect>"
+                f"<text x='{label_w + plot_w * value + 4:.1f}' y='{y + bar_h - 1}' font-size='9'>{value:.2f}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _metrics_table(columns: list[tuple[str, Mapping[str, Any]]]) -> str:
+    keys = sorted({k for _, m in columns for k, v in m.items() if _is_number(v)}, key=_metric_sort_key)
+    if not keys:
+        return "<p class='muted'>No metrics recorded.</p>"
+    show_delta = len(columns) == 2
+    head = "".join(f"<th>{_esc(label)}</th>" for label, _ in columns)
+    head += "<th>Δ</th>" if show_delta else ""
+    body = []
+    for key in keys:
+        cells = "".join(f"<td>{_fmt(m.get(key))}</td>" for _, m in columns)
+        if show_delta:
+            a, b = columns[0][1].get(key), columns[1][1].get(key)
+            if _is_number(a) and _is_number(b) and key != "n":
+                delta = float(a) - float(b)
+                cls = "pos" if delta > 0 else "neg" if delta < 0 else ""
+                cells += f"<td class='{cls}'>{delta:+.4f}</td>"
+            else:
+                cells += "<td>–</td>"
+        body.append(f"<tr><th>{_esc(key)}</th>{cells}</tr>")
+    return f"<table><thead><tr><th>metric</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _group_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    cols = [c for c in rows[0].keys()]
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+    return (
+        f"<details><summary>Table</summary><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></details>"
+    )
+
+
+def _section_columns(
+    label: str, champion_version: str | None, ours: Mapping[str, Any], theirs: Mapping[str, Any] | None
+) -> list[tuple[str, Mapping[str, Any]]]:
+    columns = [(label, ours)]
+    if theirs is not None:
+        columns.append((f"{champion_version or 'champion'} (champion)", theirs))
+    return columns
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:960px;color:#222}
+h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #eee}
+table{border-collapse:collapse;margin:.5rem 0} th,td{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:right}
+th:first-child{text-align:left} .pos{color:#2a7d2a} .neg{color:#b22} .muted{color:#777}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem} dt{font-weight:600} dd{margin:0}
+.decision{display:inline-block;padding:.2rem .6rem;border-radius:4px;background:#eef;font-weight:600}
+pre{background:#f6f6f6;padding:.6rem;overflow:auto}
+"""
+
+
+def render_report(
+    *,
+    version: str,
+    metrics: Mapping[str, Any],
+    per_major_group: Any = None,
+    champion_version: str | None = None,
+    champion_metrics: Mapping[str, Any] | None = None,
+    champion_per_major_group: Any = None,
+    decision: str | None = None,
+    reason: str | None = None,
+    benchmark: str | None = None,
+    benchmark_hash: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    sections: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any] | None]] | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """The report as one HTML string (no external resources).
+
+    ``sections``: further evaluation sets (a second gate, report-only benchmarks), each a title and the
+    (this version, champion or None) metrics, rendered as their own tables after the primary one.
+    """
+    generated_at = generated_at or datetime.now(UTC)
+    challenger_label = f"{version} (this version)"
+    columns: list[tuple[str, Mapping[str, Any]]] = [(challenger_label, metrics)]
+    if champion_metrics is not None:
+        columns.append((f"{champion_version or 'champion'} (champion)", champion_metrics))
+
+    curve_series = [(label, accuracy_at_k(m)) for label, m in columns]
+    curve_series = [(label, pts) for label, pts in curve_series if pts]
+
+    groups = _records(per_major_group)
+    champion_groups = {str(r.get("major_group")): r for r in _records(champion_per_major_group)}
+    bar_series = [(f"{version} acc@1", "acc@1")]
+    if champion_groups:
+        for row in groups:
+            other = champion_groups.get(str(row.get("major_group")), {})
+            row["champion acc@1"] = other.get("acc@1")
+        bar_series.append((f"{champion_version or 'champion'} acc@1", "champion acc@1"))
+
+    facts: list[tuple[str, Any]] = [("Version", version), ("Generated", generated_at.isoformat(timespec="seconds"))]
+    if champion_version:
+        facts.append(("Compared with champion", champion_version))
+    if benchmark:
+        facts.append(("Held-out benchmark", benchmark))
+    if benchmark_hash:
+        facts.append(("Benchmark hash", benchmark_hash))
+    if reason:
+        facts.append(("Reason", reason))
+    for key, value in (extra or {}).items():
+        facts.append((key, value))
+    facts_html = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts)
+    decision_html = f"<p class='decision'>Decision: {_esc(decision)}</p>" if decision else ""
+    params_json = json.dumps(dict(params or {}), indent=2, sort_keys=True, default=str)
+    params_html = f"<h2>Training parameters</h2><pre>{_esc(params_json)}</pre>" if params else ""
+    sections_html = "".join(
+        f"<h2>{_esc(title)}</h2>{_metrics_table(_section_columns(challenger_label, champion_version, ours, theirs))}"
+        for title, (ours, theirs) in (sections or {}).items()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>jobclass model report {_esc(version)}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>jobclass model report: {_esc(version)}</h1>
+{decision_html}
+<dl>{facts_html}</dl>
+<h2>Metrics on the held-out test set</h2>
+{_metrics_table(columns)}
+{sections_html}
+<h2>Accuracy@k</h2>
+{_line_chart(curve_series)}
+<h2>Accuracy@1 by SOC major group</h2>
+{_bar_chart(groups, bar_series)}
+{_group_table(groups)}
+{params_html}
+</body></html>
+"""
+
+
+def write_report(out_dir: str | os.PathLike[str], *, version: str, metrics: Mapping[str, Any], **kwargs: Any) -> Path:
+    """Write ``<out_dir>/<version>.html`` atomically and return its path.
+
+    ``kwargs`` are those of :func:`render_report`: ``per_major_group`` (a DataFrame from
+    :func:`jobclass.evaluation.metrics.per_major_group` or a list of dicts), ``champion_version``,
+    ``champion_metrics``, ``champion_per_major_group``, ``decision``, ``reason``, ``benchmark``,
+    ``benchmark_hash``, ``params``, ``extra``, ``sections``.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", version):
+        raise ValueError(f"unsafe model version for a file name: {version!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{version}.html"
+    text = render_report(version=version, metrics=metrics, **kwargs)
+    fd, tmp = tempfile.mkstemp(prefix=f".{version}.", suffix=".html.tmp", dir=out)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

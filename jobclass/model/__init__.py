@@ -1,0 +1,1 @@
+"""The model: cleaning, the sentence encoder (torch and ONNX backends), scoring heads, the classifier and its bundle."""

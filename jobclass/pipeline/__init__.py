@@ -1,0 +1,1 @@
+"""The pipelines: validation, the nightly interval run, the Parquet sink, the retrain steps and the gate."""

@@ -1,0 +1,1 @@
+"""Training: the taxonomy, the corpus and title sources, encoder fine-tuning, head fitting, calibration, recipes."""
