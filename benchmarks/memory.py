@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 # -- child: classify one interval and report ------------------------------------------------------
 def child(database: str, bundle: str, out_dir: str, chunk_size: int) -> None:
     from jobclass.model.bundle import load_bundle
-    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.pipeline.interval import classify_interval
     from jobclass.store.db import make_engine
 
     t0 = time.perf_counter()

@@ -81,7 +81,7 @@ def load_model(model: str, settings: dict):
 
 
 def child_pipeline(n: int, model: str, settings: dict) -> dict:
-    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.pipeline.interval import classify_interval
     from jobclass.store.db import init_schema, make_engine
     from jobclass.store.postings import load_records
 

@@ -80,7 +80,8 @@ def jobclass_nightly_classify():
 
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.retrain import NothingToClassify, run_interval
+        from jobclass.pipeline.errors import NothingToClassify
+        from jobclass.pipeline.nightly import run_interval
 
         with fail_fast():
             try:
@@ -93,7 +94,7 @@ def jobclass_nightly_classify():
         """The champion's version and bundle path, resolved once for the whole run."""
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.retrain import resolve_champion
+        from jobclass.pipeline.nightly import resolve_champion
 
         with fail_fast():  # no champion or a corrupt bundle: retrying cannot help, fail now and say what to run
             return resolve_champion(engine(), bootstrap=bool(params["bootstrap_if_no_champion"]))
@@ -102,7 +103,7 @@ def jobclass_nightly_classify():
     def plan_chunks(model: dict, interval: dict, params=None) -> list[dict]:
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.retrain import plan
+        from jobclass.pipeline.nightly import plan
 
         with fail_fast():
             return plan(engine(), model, interval["start"], interval["end"], chunk_size=int(params["chunk_size"]))
@@ -111,7 +112,7 @@ def jobclass_nightly_classify():
     def classify_chunk(chunk: dict, model: dict, interval: dict, params=None) -> dict:
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.retrain import classify
+        from jobclass.pipeline.nightly import classify
 
         with fail_fast():
             return classify(engine(), model, chunk, interval["start"], interval["end"], top_k=int(params["top_k"]))
@@ -121,7 +122,7 @@ def jobclass_nightly_classify():
     def finish_run(model: dict, interval: dict, results, outlet_events=None) -> dict:
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.retrain import finish
+        from jobclass.pipeline.nightly import finish
 
         with fail_fast():
             summary = finish(engine(), model, interval["start"], interval["end"], [r for r in results if r])
@@ -144,7 +145,7 @@ def jobclass_nightly_classify():
         """
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import failed_tasks
-        from jobclass.pipeline.retrain import record_failure, run_interval
+        from jobclass.pipeline.nightly import record_failure, run_interval
 
         eng = engine()
         if interval is None:

@@ -195,7 +195,8 @@ def jobclass_weekly_retrain():
         from airflow.sdk.exceptions import AirflowFailException
 
         from jobclass.airflow.connection import engine
-        from jobclass.pipeline.retrain import StaleComparisonError, decide, params_dict, promote_challenger
+        from jobclass.pipeline.errors import StaleComparisonError
+        from jobclass.pipeline.retrain import decide, params_dict, promote_challenger
 
         try:
             result = promote_challenger(engine(), challenger, evaluation, decide(evaluation, params_dict(params)))
@@ -216,7 +217,8 @@ def jobclass_weekly_retrain():
         from airflow.sdk.exceptions import AirflowFailException
 
         from jobclass.airflow.connection import engine
-        from jobclass.pipeline.retrain import GateFailedError, decide, params_dict, record_and_report
+        from jobclass.pipeline.errors import GateFailedError
+        from jobclass.pipeline.retrain import decide, params_dict, record_and_report
 
         p = params_dict(params)
         try:

@@ -684,7 +684,7 @@ def create_app(
         limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Runs to return (1..200)."),
         offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Newest runs to skip."),
     ) -> dict[str, Any]:
-        from jobclass.pipeline.nightly import list_runs
+        from jobclass.pipeline.interval import list_runs
 
         engine = get_engine()
         try:

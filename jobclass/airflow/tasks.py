@@ -15,12 +15,12 @@ log = logging.getLogger("jobclass.airflow")
 def fail_fast() -> Iterator[None]:
     """Fail the task at once, without its retries, when a retry would only fail the same way.
 
-    ``jobclass.pipeline.retrain.is_permanent`` decides (no champion, a corrupt bundle, a run that does
+    ``jobclass.pipeline.errors.is_permanent`` decides (no champion, a corrupt bundle, a run that does
     not reconcile, bad values, a bug); database and I/O errors propagate unchanged and are retried.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobclass.pipeline.retrain import is_permanent
+    from jobclass.pipeline.errors import is_permanent
 
     try:
         yield

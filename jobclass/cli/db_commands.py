@@ -144,7 +144,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from jobclass.model.bundle import load_bundle
-    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.pipeline.interval import classify_interval
     from jobclass.store.db import masked_url
     from jobclass.store.registry import get_champion, get_model
 

@@ -133,7 +133,7 @@ def register_and_gate(
     Both models are scored now on the same frozen reported-titles set (one hash): a champion score
     stored earlier, possibly on another subset or benchmark version, is never compared against.
     ``always`` is the DAG's ``force_promote`` (recorded as forced), ``never`` its ``dry_run``.
-    Raises :class:`jobclass.pipeline.retrain.GateFailedError` (after recording) when the champion
+    Raises :class:`jobclass.pipeline.errors.GateFailedError` (after recording) when the champion
     cannot be evaluated.
     """
     from jobclass.pipeline.retrain import retrain_workdir, run_gate

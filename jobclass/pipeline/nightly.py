@@ -1,565 +1,188 @@
-"""The interval pipeline: read postings ingested in [start, end), validate, predict, write.
+"""The nightly DAG's steps, as plain functions over the library: no Airflow import here.
 
-Pure orchestration over :mod:`jobclass.store.postings`, :mod:`jobclass.pipeline.validation` and
-:mod:`jobclass.pipeline.sinks`. The same three steps serve the CLI and the Airflow DAG::
-
-    chunks = plan_chunks(engine, start, end, chunk_size)        # id ranges, JSON-serialisable
-    run_id = start_run(engine, start, end, model_version, len(chunks))
-    for chunk in chunks:                                         # or one mapped task each
-        classify_chunk(engine, classifier, start, end, chunk, model_version=model_version)
-    finish_run(engine, run_id)                                   # reconcile read = predicted + rejected
-
-Determinism: ``run_id`` is ``<start>/<end>/<model version>``, ``predicted_at`` is the interval
-end and the partition is the interval start's date, so re-running an interval rewrites the same
-rows and the same Parquet bytes. A chunk whose output is complete is skipped unless ``force``.
+Each step takes an engine and plain values and returns a small JSON-serialisable dict, so the DAG
+tasks stay a few lines each and the steps can be tested, or run by hand, without a scheduler.
 """
+
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
+import json
 import logging
-import os
-import re
-import sys
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from datetime import datetime
 
-import pandas as pd
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from jobclass.pipeline.errors import NO_CHAMPION_HELP, NoChampionError, NothingToClassify, RunDidNotReconcile
 
-from jobclass.model.classifier import PREDICTION_COLUMNS
-from jobclass.paths import predictions_dir
-from jobclass.pipeline.sinks import (
-    partition_day,
-    partition_dir,
-    read_parquet_metadata,
-    stamp_predictions,
-    write_chunk_sql,
-    write_parquet_partition,
-)
-from jobclass.pipeline.validation import NO_PREDICTION, REJECT_COLUMNS, validate_postings
-from jobclass.store.db import format_ts, to_utc, utc_now, with_db_retry
-from jobclass.store.postings import TimeLike, chunk_starts, read_posting_range, settle_ingest
-
-log = logging.getLogger(__name__)
+log = logging.getLogger("jobclass.airflow")
 
 
-class Classifier(Protocol):
-    """What the pipeline needs of a model (``jobclass.model.classifier.JobClassifier`` is one)."""
+#: The model_version recorded for a run that failed before its model was resolved.
+NO_MODEL = "(none)"
+
+
+def run_interval(engine, data_interval_start, data_interval_end, run_after) -> dict[str, str]:
+    """The interval a nightly run classifies, as ``{"start", "end", "basis"}`` (ISO text, for XCom).
+
+    A scheduled run (or one triggered with a logical date) has a data interval: that one. A run
+    triggered without a logical date (UI, ``airflow dags trigger``, REST ``"logical_date": null``)
+    has none: it classifies what was ingested since the end of the last successful run's interval
+    up to its ``run_after`` (:func:`jobclass.pipeline.interval.pending_interval`). Raises
+    :class:`NothingToClassify` when that is empty.
+    """
+    from jobclass.pipeline.interval import pending_interval
+    from jobclass.store.db import format_ts
+
+    if data_interval_start is not None and data_interval_end is not None:
+        start, end = format_ts(data_interval_start), format_ts(data_interval_end)
+        interval = {"start": start, "end": end, "basis": "data interval"}
+    else:
+        interval = pending_interval(engine, run_after)
+        if interval is None:
+            message = (
+                f"This run has no data interval (triggered without a logical date) and nothing was ingested "
+                f"between the last successful run and its run_after {format_ts(run_after)}: nothing to classify."
+            )
+            log.warning(message)
+            raise NothingToClassify(message)
+    log.info("Interval of this run: [%s, %s) (%s)", interval["start"], interval["end"], interval["basis"])
+    return interval
+
+
+def resolve_champion(engine, *, bootstrap: bool) -> dict[str, str]:
+    """The champion's version and bundle path; with none, bootstrap one (if allowed) or say what to run."""
+    from jobclass.model.bundle import verify_bundle
+    from jobclass.store.registry import get_champion
+
+    champion = get_champion(engine)
+    if champion is None:
+        if not bootstrap:
+            raise NoChampionError(NO_CHAMPION_HELP)
+        champion = bootstrap_champion(engine)
+    verify_bundle(champion.path)  # BundleError says what is wrong and what to do
+    log.info("Champion model for this run: %s (%s)", champion.version, champion.path)
+    return {"version": champion.version, "path": str(champion.path)}
+
+
+def bootstrap_champion(engine):
+    """Train, save, register and promote the light default model (clearly logged)."""
+    from jobclass.model.bundle import save_bundle
+    from jobclass.paths import models_dir
+    from jobclass.store.registry import get_champion, promote, register_model
+    from jobclass.training.train import bootstrap_model
+
+    banner = "=" * 78
+    log.warning(
+        "%s\nBOOTSTRAP: no champion model is registered. Training the light default model now "
+        "(base MiniLM, no fine-tuning; about 5 minutes on 2 CPU cores). Run `jobclass train` or the "
+        "jobclass_weekly_retrain DAG for the full model.\n%s",
+        banner,
+        banner,
+    )
+    classifier = bootstrap_model()
+    path = save_bundle(classifier, models_dir() / classifier.version)
+    metadata = classifier.metadata
+    register_model(
+        engine,
+        classifier.version,
+        path,
+        metadata.get("metrics", {}),
+        metadata.get("benchmark_hash"),
+        reason="bootstrap: first model",
+    )
+    current = get_champion(engine)
+    if current is not None:  # another process bootstrapped meanwhile: keep theirs
+        log.warning("BOOTSTRAP: %s became champion meanwhile; keeping it.", current.version)
+        return current
+    champion = promote(engine, classifier.version, reason="bootstrap: no champion was registered")
+    log.warning("BOOTSTRAP: promoted %s to champion.", champion.version)
+    return champion
+
+
+def plan(engine, model: dict, start: datetime, end: datetime, *, chunk_size: int) -> list[dict]:
+    """Chunks (id ranges) of the interval, and the run recorded as ``running``."""
+    from jobclass.pipeline.interval import plan_chunks, start_run
+
+    chunks = plan_chunks(engine, start, end, chunk_size)
+    run_id = start_run(engine, start, end, model["version"], len(chunks))
+    log.info(
+        "Run %s: %d postings in %d chunks of <= %d", run_id, sum(c["rows"] for c in chunks), len(chunks), chunk_size
+    )
+    return chunks
+
+
+class LazyClassifier:
+    """Loads the bundle on the first prediction: a chunk already done is skipped without loading it."""
+
+    def __init__(self, model: dict) -> None:
+        self._model = model
+        self._classifier = None
 
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        return self._model["version"]
 
-    def predict_frame(self, frame: pd.DataFrame, top_k: int = 5, batch_size: int = 64) -> pd.DataFrame: ...
+    def _load(self):
+        if self._classifier is None:
+            from jobclass.model.bundle import load_bundle
 
+            self._classifier = load_bundle(self._model["path"])
+            if self._classifier.version != self.version:
+                log.warning(
+                    "Bundle %s was saved as %s and is registered as %s; rows carry the registered version.",
+                    self._model["path"],
+                    self._classifier.version,
+                    self.version,
+                )
+        return self._classifier
 
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    interval_start: str
-    interval_end: str
-    model_version: str
-    partition_date: str
-    chunks: int
-    chunks_skipped: int
-    rows_read: int
-    rows_predicted: int
-    rows_rejected: int
-    status: str  # success | mismatch | failed
-    detail: str | None
-    duration_s: float
-    out_dir: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def predict_frame(self, frame, top_k: int = 5, **kwargs):
+        return self._load().predict_frame(frame, top_k=top_k, **kwargs)
 
 
-# -- memory -----------------------------------------------------------------------------------
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
-MMAP_THRESHOLD_BYTES = 1 << 20
-_heap_tuned = False
+def classify(engine, model: dict, chunk: dict, start: datetime, end: datetime, *, top_k: int) -> dict:
+    """Classify one chunk with the run's model; returns only counts (and its part's path)."""
+    from jobclass.pipeline.interval import classify_chunk
 
-
-def bound_heap_growth() -> bool:
-    """Serve allocations of 1 MiB and more from mmap, so they go back to the OS when freed (glibc).
-
-    glibc raises its mmap threshold each time a large block is freed; the scorer's big temporaries
-    then come from the heap and fragment it, and RSS creeps up chunk after chunk (measured: peak
-    RSS +16% over 20 chunks; flat with a fixed threshold, see benchmarks/RESULTS.md). Applied once
-    per process; skipped off glibc, or when MALLOC_MMAP_THRESHOLD_ is already set.
-    """
-    global _heap_tuned
-    if _heap_tuned or not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return _heap_tuned
-    try:
-        _heap_tuned = bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-        _heap_tuned = False
-    return _heap_tuned
-
-
-# -- identities -------------------------------------------------------------------------------
-def make_run_id(start: TimeLike, end: TimeLike, model_version: str) -> str:
-    """``2026-11-25T00:00:00+00:00/2026-11-26T00:00:00+00:00/<model version>``."""
-    return f"{to_utc(start).isoformat()}/{to_utc(end).isoformat()}/{model_version}"
-
-
-def run_key(run_id: str) -> str:
-    """A short stable hash of the run id, for file names."""
-    return hashlib.sha256(run_id.encode("utf-8")).hexdigest()[:12]
-
-
-def part_name(run_id: str, index: int) -> str:
-    return f"part-{run_key(run_id)}-{index:05d}"
-
-
-_PART = re.compile(r"^part-(?P<key>[0-9a-f]{12})-(?P<index>\d{5})\.parquet$")
-
-
-# -- planning ---------------------------------------------------------------------------------
-def plan_chunks(engine: Engine, start: TimeLike, end: TimeLike, chunk_size: int = 1000) -> list[dict[str, Any]]:
-    """Split the interval into id ranges of ``chunk_size`` postings.
-
-    Each chunk is ``{"index", "id_from", "id_to", "rows"}`` with ``id_from <= id < id_to``; the
-    first range is open below and the last open above, so together they cover every id. Loads
-    in flight commit first (:func:`jobclass.store.postings.settle_ingest`): a batch that commits later
-    is stamped after ``end``, so the plan is the interval's final content.
-    """
-    with_db_retry(engine, "plan chunks: wait for loads in flight", settle_ingest, engine, end)
-    starts, total = with_db_retry(engine, "plan chunks", chunk_starts, engine, start, end, chunk_size)
-    return [
-        {
-            "index": i,
-            "id_from": None if i == 0 else first,
-            "id_to": starts[i + 1] if i + 1 < len(starts) else None,
-            "rows": min(chunk_size, total - i * chunk_size),
-        }
-        for i, first in enumerate(starts)
-    ]
-
-
-# -- one chunk --------------------------------------------------------------------------------
-def classify_frame(
-    classifier: Classifier, frame: pd.DataFrame, *, top_k: int = 5, batch_size: int | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate then predict a batch: (predictions with the model's columns and ``truncated``, rejects).
-
-    Every posting of ``frame`` is in exactly one of the two (a valid posting the model returns
-    nothing for is rejected as ``no_prediction``). ``truncated`` flags a posting whose title or
-    body was cut at the length limit before the model saw it.
-    """
-    valid, rejected = validate_postings(frame)
-    if valid.empty:
-        return pd.DataFrame(columns=[*PREDICTION_COLUMNS, "truncated"]), rejected
-    options = {"batch_size": batch_size} if batch_size else {}
-    predictions = classifier.predict_frame(valid[["posting_id", "title", "body"]], top_k=top_k, **options)
-    predictions = predictions[predictions["posting_id"].astype(str).isin(set(valid["posting_id"]))]
-    was_cut = dict(zip(valid["posting_id"], valid["truncated"], strict=True))
-    predictions = predictions.assign(truncated=predictions["posting_id"].astype(str).map(was_cut).astype(bool))
-    missing = valid.loc[~valid["posting_id"].isin(set(predictions["posting_id"].astype(str))), "posting_id"]
-    if len(missing):
-        lost = pd.DataFrame(
-            {"posting_id": missing, "reason_code": NO_PREDICTION, "detail": "the model returned no rows"}
-        )
-        rejected = pd.concat([rejected, lost[REJECT_COLUMNS]], ignore_index=True)
-    return predictions.reset_index(drop=True), rejected
-
-
-def _range_filter(chunk: dict[str, Any], column: str = "posting_id") -> tuple[str, dict[str, Any]]:
-    conditions, params = [], {}
-    if chunk.get("id_from") is not None:
-        conditions.append(f"{column} >= :id_from")
-        params["id_from"] = chunk["id_from"]
-    if chunk.get("id_to") is not None:
-        conditions.append(f"{column} < :id_to")
-        params["id_to"] = chunk["id_to"]
-    return "".join(f" AND {c}" for c in conditions), params
-
-
-def _chunk_counts_in_db(
-    engine: Engine, start: TimeLike, end: TimeLike, run_id: str, chunk: dict[str, Any]
-) -> dict[str, int]:
-    """Postings in the chunk's range now, and this run's predicted and rejected postings there."""
-    where, params = _range_filter(chunk)
-    id_where, _ = _range_filter(chunk, "id")
-    params = {**params, "run_id": run_id, "start": format_ts(start), "end": format_ts(end)}
-    with engine.connect() as conn:
-        read = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM job_postings WHERE ingested_at >= :start AND ingested_at < :end{id_where}"),
-            params,
-        ).scalar_one()
-        predicted = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1{where}"), params
-        ).scalar_one()
-        rejected = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id{where}"), params
-        ).scalar_one()
-    return {"rows_read": int(read), "predicted": int(predicted), "rejected": int(rejected)}
-
-
-def _chunk_identity(run_id: str, model_version: str, chunk: dict[str, Any], top_k: int) -> dict[str, str]:
+    result = classify_chunk(
+        engine, LazyClassifier(model), start, end, chunk, top_k=top_k, model_version=model["version"]
+    )
     return {
-        "jobclass.run_id": run_id,
-        "jobclass.model_version": model_version,
-        "jobclass.chunk_index": str(chunk["index"]),
-        "jobclass.id_from": chunk.get("id_from") or "",
-        "jobclass.id_to": chunk.get("id_to") or "",
-        "jobclass.top_k": str(top_k),
+        k: result[k]
+        for k in ("chunk", "rows_read", "predicted", "rejected", "skipped", "seconds", "part")
+        if k in result
     }
 
 
-def _completed(path: Path, identity: dict[str, str], db_counts: dict[str, int]) -> bool:
-    """The part exists, was written for this very chunk, and the database still holds its rows."""
-    if not path.is_file():
-        return False
-    meta = read_parquet_metadata(path)
-    if any(meta.get(k) != v for k, v in identity.items()):
-        return False
-    written = {k: int(meta.get(f"jobclass.{k}", -1)) for k in db_counts}
-    return written == db_counts and db_counts["rows_read"] == db_counts["predicted"] + db_counts["rejected"]
+def finish(engine, model: dict, start: datetime, end: datetime, results: list[dict]) -> dict:
+    """Reconcile the run in ``prediction_runs``; a run that does not reconcile fails loudly."""
+    from jobclass.pipeline.interval import finish_run, make_run_id
 
-
-def classify_chunk(
-    engine: Engine,
-    classifier: Classifier,
-    start: TimeLike,
-    end: TimeLike,
-    chunk: dict[str, Any],
-    *,
-    top_k: int = 5,
-    out_dir: str | Path | None = None,
-    model_version: str | None = None,
-    batch_size: int | None = None,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Classify one planned chunk: its SQL rows (one transaction) then its Parquet part.
-
-    Idempotent: the rows and the part are replaced, never appended. When the part already exists
-    for this chunk and the database agrees with it, nothing is recomputed (``skipped``) unless
-    ``force``. Returns a small JSON-serialisable summary.
-    """
-    t0 = time.perf_counter()
-    bound_heap_growth()
-    model_version = model_version or classifier.version
-    run_id = make_run_id(start, end, model_version)
-    out_dir = Path(out_dir) if out_dir is not None else predictions_dir()
-    day = partition_day(start)
-    name = part_name(run_id, chunk["index"])
-    path = partition_dir(out_dir, day) / f"{name}.parquet"
-    identity = _chunk_identity(run_id, model_version, chunk, top_k)
-    summary = {"run_id": run_id, "chunk": chunk["index"], "part": str(path)}
-
-    if not force:
-        counts = with_db_retry(
-            engine, f"chunk {chunk['index']}: check", _chunk_counts_in_db, engine, start, end, run_id, chunk
-        )
-        if _completed(path, identity, counts):
-            log.info("chunk %d of %s already done: skipped", chunk["index"], run_id)
-            return {**summary, **counts, "skipped": True, "seconds": round(time.perf_counter() - t0, 3)}
-
-    bounds = (chunk.get("id_from"), chunk.get("id_to"))
-    frame = with_db_retry(engine, f"chunk {chunk['index']}: read", read_posting_range, engine, start, end, *bounds)
-    predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size)
-    stamped = stamp_predictions(
-        predictions, model_version=model_version, run_id=run_id, partition_date=day, predicted_at=end
-    )
-    # one transaction that replaces the chunk's rows: safe to retry when the connection drops
-    with_db_retry(
-        engine,
-        f"chunk {chunk['index']}: write",
-        write_chunk_sql,
-        engine,
-        stamped,
-        rejects,
-        run_id=run_id,
-        model_version=model_version,
-        posting_ids=frame["posting_id"].tolist(),
-    )
-    counts = {"rows_read": len(frame), "predicted": int(stamped["posting_id"].nunique()), "rejected": len(rejects)}
-    metadata = {**identity, **{f"jobclass.{k}": str(v) for k, v in counts.items()}}
-    write_parquet_partition(stamped, out_dir, day, name, metadata=metadata)
-    seconds = round(time.perf_counter() - t0, 3)
-    log.info(
-        "chunk %d of %s: read %d, predicted %d, rejected %d in %.1fs", chunk["index"], run_id, *counts.values(), seconds
-    )
-    return {**summary, **counts, "skipped": False, "seconds": seconds}
-
-
-# -- the run ----------------------------------------------------------------------------------
-_UPSERT_RUN = sa.text(
-    "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
-    "status, started_at) VALUES (:run_id, :interval_start, :interval_end, :model_version, :partition_date, :chunks, "
-    "'running', :started_at) "
-    "ON CONFLICT (run_id) DO UPDATE SET chunks = excluded.chunks, status = 'running', "
-    "started_at = excluded.started_at, finished_at = NULL, duration_s = NULL, "
-    "rows_read = NULL, rows_predicted = NULL, rows_rejected = NULL, detail = NULL"
-)
-
-
-def start_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, chunks: int) -> str:
-    """Record the run as ``running`` (replacing an earlier attempt's row); returns its run id."""
-    run_id = make_run_id(start, end, model_version)
-    params = {
+    run_id = make_run_id(start, end, model["version"])
+    run = finish_run(engine, run_id)
+    summary = {
         "run_id": run_id,
-        "interval_start": format_ts(start),
-        "interval_end": format_ts(end),
-        "model_version": model_version,
-        "partition_date": partition_day(start),
-        "chunks": chunks,
-        "started_at": format_ts(utc_now()),
+        "model_version": model["version"],
+        "partition": run["partition_date"],
+        "chunks": len(results),
+        "chunks_skipped": sum(bool(r.get("skipped")) for r in results),
+        "rows_read": run["rows_read"],
+        "predicted": run["rows_predicted"],
+        "rejected": run["rows_rejected"],
+        "status": run["status"],
     }
-
-    def _upsert() -> None:
-        with engine.begin() as conn:
-            conn.execute(_UPSERT_RUN, params)
-
-    with_db_retry(engine, "start run", _upsert)
-    return run_id
+    log.info("Run summary: %s", json.dumps(summary))
+    if run["status"] != "success":
+        raise RunDidNotReconcile(f"prediction run {run_id} did not reconcile: {run['detail']}")
+    return summary
 
 
-_INSERT_UNSTARTED_RUN = sa.text(
-    "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
-    "status, started_at) VALUES (:run_id, :interval_start, :interval_end, :model_version, :partition_date, 0, "
-    "'running', :started_at) ON CONFLICT (run_id) DO NOTHING"
-)
+def record_failure(engine, model: dict | None, start: datetime | str, end: datetime | str, reason: str) -> dict:
+    """Mark the run ``failed`` in ``prediction_runs``, creating its row when it failed before it
+    started, so a failed run always leaves its row and no partial run reads as a success. With
+    no model resolved the row's model_version is :data:`NO_MODEL`."""
+    from jobclass.pipeline.interval import fail_run
 
-
-def fail_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, reason: str) -> dict[str, Any]:
-    """Record the run of [start, end) with ``model_version`` as ``failed``, creating its row when the
-    run failed before it started (planning, or resolving the model): a failed run always leaves
-    its row. A run that already finished (``success``, ``mismatch``) keeps its outcome."""
-    params = {
-        "run_id": make_run_id(start, end, model_version),
-        "interval_start": format_ts(start),
-        "interval_end": format_ts(end),
-        "model_version": model_version,
-        "partition_date": partition_day(start),
-        "started_at": format_ts(utc_now()),
-    }
-
-    def _insert() -> None:
-        with engine.begin() as conn:
-            conn.execute(_INSERT_UNSTARTED_RUN, params)
-
-    with_db_retry(engine, "record failed run", _insert)
-    return finish_run(engine, params["run_id"], error=reason)
-
-
-def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
-    params = {"run_id": run["run_id"], "start": run["interval_start"], "end": run["interval_end"]}
-    in_interval = "FROM job_postings p WHERE p.ingested_at >= :start AND p.ingested_at < :end"
-    query = sa.text(
-        f"SELECT (SELECT COUNT(*) {in_interval}), "
-        "(SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1), "
-        "(SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id), "
-        f"(SELECT COUNT(*) {in_interval} "
-        " AND NOT EXISTS (SELECT 1 FROM predictions r WHERE r.run_id = :run_id AND r.rank = 1 AND r.posting_id = p.id)"
-        " AND NOT EXISTS (SELECT 1 FROM rejected_postings j WHERE j.run_id = :run_id AND j.posting_id = p.id))"
-    )
-    read, predicted, rejected, unaccounted = conn.execute(query, params).one()
-    return {
-        "rows_read": int(read),
-        "rows_predicted": int(predicted),
-        "rows_rejected": int(rejected),
-        "unaccounted": int(unaccounted),
-    }
-
-
-ORPHAN_TMP_AGE_S = 3600  # a part's temporary file this old was left by a killed writer
-
-
-def remove_stale_parts(out_dir: str | Path, partition_date: str, run_id: str, chunks: int) -> list[Path]:
-    """Delete this run's Parquet parts beyond its chunk count (left by an earlier, larger plan),
-    and its hidden temporary files older than ``ORPHAN_TMP_AGE_S`` (left by a writer killed
-    mid-write; readers skip hidden files, and a younger one may belong to a live writer)."""
-    directory = partition_dir(out_dir, partition_date)
-    key = run_key(run_id)
-    stale = []
-    for path in sorted(directory.glob(f"part-{key}-*.parquet")) if directory.is_dir() else []:
-        match = _PART.match(path.name)
-        if match and match["key"] == key and int(match["index"]) >= chunks:
-            path.unlink()
-            stale.append(path)
-    cutoff = time.time() - ORPHAN_TMP_AGE_S
-    for path in sorted(directory.glob(f".part-{key}-*.tmp")) if directory.is_dir() else []:
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                stale.append(path)
-        except FileNotFoundError:  # its writer finished or another cleaner got there first
-            pass
-    return stale
-
-
-def finish_run(
-    engine: Engine, run_id: str, *, out_dir: str | Path | None = None, error: str | None = None
-) -> dict[str, Any]:
-    """Reconcile a run from the database itself and record its outcome in ``prediction_runs``.
-
-    ``success`` when every posting of the interval is predicted or rejected by this run
-    (rows_read = rows_predicted + rows_rejected and none unaccounted), ``mismatch`` otherwise,
-    ``failed`` when ``error`` is given (unless the run already finished: its outcome is kept).
-    Stale Parquet parts of the run are removed on success.
-    """
-
-    def _read() -> tuple[dict[str, Any] | None, dict[str, int] | None]:
-        with engine.connect() as conn:
-            row = (
-                conn.execute(sa.text("SELECT * FROM prediction_runs WHERE run_id = :run_id"), {"run_id": run_id})
-                .mappings()
-                .first()
-            )
-            return (dict(row), _reconcile(conn, dict(row))) if row is not None else (None, None)
-
-    run, counts = with_db_retry(engine, "finish run: reconcile", _read)
-    if run is None:
-        raise ValueError(f"no prediction run {run_id!r}: call start_run() first.")
-    if error and run["status"] in ("success", "mismatch"):
-        log.error("run %s already finished as %s; keeping that outcome. Later error: %s", run_id, run["status"], error)
-        return run
-    balanced = counts["rows_read"] == counts["rows_predicted"] + counts["rows_rejected"] and not counts["unaccounted"]
-    if error:
-        status, detail = "failed", error[:2000]
-    elif balanced:
-        status, detail = "success", None
-        remove_stale_parts(
-            out_dir if out_dir is not None else predictions_dir(), run["partition_date"], run_id, run["chunks"]
-        )
-    else:
-        status = "mismatch"
-        detail = (
-            f"read {counts['rows_read']} != predicted {counts['rows_predicted']} + rejected {counts['rows_rejected']}"
-            f" ({counts['unaccounted']} postings neither)"
-        )
-    finished = utc_now()
-    duration = round((finished - to_utc(run["started_at"])).total_seconds(), 3)
-
-    def _update() -> None:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "UPDATE prediction_runs SET rows_read = :rows_read, rows_predicted = :rows_predicted, "
-                    "rows_rejected = :rows_rejected, status = :status, detail = :detail, "
-                    "finished_at = :finished_at, duration_s = :duration_s WHERE run_id = :run_id"
-                ),
-                {
-                    **counts,
-                    "status": status,
-                    "detail": detail,
-                    "finished_at": format_ts(finished),
-                    "duration_s": duration,
-                    "run_id": run_id,
-                },
-            )
-
-    with_db_retry(engine, "finish run: record", _update)
-    if status == "mismatch":
-        log.error("run %s does not reconcile: %s", run_id, detail)
-    return {
-        **run,
-        **counts,
-        "status": status,
-        "detail": detail,
-        "finished_at": format_ts(finished),
-        "duration_s": duration,
-    }
-
-
-def classify_interval(
-    engine: Engine,
-    classifier: Classifier,
-    start: TimeLike,
-    end: TimeLike,
-    *,
-    top_k: int = 5,
-    chunk_size: int = 1000,
-    out_dir: str | Path | None = None,
-    model_version: str | None = None,
-    batch_size: int | None = None,
-    force: bool = False,
-) -> RunSummary:
-    """Classify every posting ingested in [start, end), chunk by chunk, and reconcile the run."""
-    model_version = model_version or classifier.version
-    out_dir = Path(out_dir) if out_dir is not None else predictions_dir()
-    chunks = plan_chunks(engine, start, end, chunk_size)
-    run_id = start_run(engine, start, end, model_version, len(chunks))
-    log.info("run %s: %d postings in %d chunks", run_id, sum(c["rows"] for c in chunks), len(chunks))
-    skipped = 0
-    try:
-        for chunk in chunks:
-            result = classify_chunk(
-                engine,
-                classifier,
-                start,
-                end,
-                chunk,
-                top_k=top_k,
-                out_dir=out_dir,
-                model_version=model_version,
-                batch_size=batch_size,
-                force=force,
-            )
-            skipped += bool(result["skipped"])
-    except Exception as exc:
-        try:
-            finish_run(engine, run_id, out_dir=out_dir, error=f"{type(exc).__name__}: {exc}")
-        except Exception as record_error:  # noqa: BLE001 - the database may be the thing that failed
-            # the row stays 'running': never 'success'; the next run of the interval replaces it
-            log.error("run %s failed and could not be marked failed either: %s", run_id, record_error)
-        raise
-    run = finish_run(engine, run_id, out_dir=out_dir)
-    return RunSummary(
-        run_id=run_id,
-        interval_start=run["interval_start"],
-        interval_end=run["interval_end"],
-        model_version=model_version,
-        partition_date=run["partition_date"],
-        chunks=len(chunks),
-        chunks_skipped=skipped,
-        rows_read=run["rows_read"],
-        rows_predicted=run["rows_predicted"],
-        rows_rejected=run["rows_rejected"],
-        status=run["status"],
-        detail=run["detail"],
-        duration_s=run["duration_s"],
-        out_dir=str(out_dir),
-    )
-
-
-_LAST_SUCCESS_END = sa.text(
-    "SELECT MAX(interval_end) FROM prediction_runs WHERE status = 'success' AND interval_end <= :end"
-)
-_FIRST_INGESTED = sa.text("SELECT MIN(ingested_at) FROM job_postings WHERE ingested_at < :end")
-
-
-def pending_interval(engine: Engine, end: TimeLike) -> dict[str, str] | None:
-    """What a run with no data interval of its own classifies: everything ingested from the end of
-    the last successful run's interval up to ``end``, or, when no run succeeded yet, from the first
-    posting ingested. ``{"start", "end", "basis"}`` (ISO text), or ``None`` when nothing is in it."""
-    end_ts = format_ts(end)
-
-    def _bounds() -> tuple[str | None, str | None]:
-        with engine.connect() as conn:
-            last = conn.execute(_LAST_SUCCESS_END, {"end": end_ts}).scalar_one_or_none()
-            first = conn.execute(_FIRST_INGESTED, {"end": end_ts}).scalar_one_or_none()
-        return last, first
-
-    last_end, first_ingested = with_db_retry(engine, "pending interval", _bounds)
-    if last_end is not None:
-        start, basis = last_end, "since the end of the last successful run"
-    elif first_ingested is not None:
-        start, basis = first_ingested, "no successful run yet: from the first posting ingested"
-    else:
-        return None
-    return {"start": start, "end": end_ts, "basis": basis} if start < end_ts else None
-
-
-def list_runs(engine: Engine, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-    """The newest ``prediction_runs`` rows, newest first, ``offset`` rows skipped (for dashboards and the API)."""
-    query = sa.text("SELECT * FROM prediction_runs ORDER BY started_at DESC, run_id LIMIT :limit OFFSET :offset")
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query, {"limit": limit, "offset": offset}).mappings()]
+    version = model["version"] if model else NO_MODEL
+    run = fail_run(engine, start, end, version, reason)
+    log.error("Prediction run %s: %s (%s)", run["run_id"], run["status"], reason)
+    return run

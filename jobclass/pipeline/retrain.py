@@ -11,224 +11,19 @@ import json
 import logging
 import re
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from jobclass.pipeline.errors import GateFailedError, StaleComparisonError
+
 log = logging.getLogger("jobclass.airflow")
 
-NO_CHAMPION_HELP = (
-    "No champion model is registered in the jobclass database. Either trigger this DAG with "
-    "bootstrap_if_no_champion=true (trains and promotes the light default model, about 5 minutes on "
-    "2 CPU cores), run `jobclass train --recipe bootstrap --promote always` (or `jobclass train` for the "
-    "full model) against the same database, or trigger the `jobclass_weekly_retrain` DAG."
-)
 
-#: Percent of reviewed postings (by a hash of the posting id) kept out of training for evaluation.
+
 LABEL_HOLDOUT_PERCENT = 20
 #: The metrics the gate may use (a JSON-schema enum in the retrain's params).
 GATE_METRICS = ("acc@1", "acc@5", "mrr@10")
 HELD_OUT_NAME = "held-out"
-
-
-class NoChampionError(RuntimeError):
-    """There is no champion and bootstrapping is off."""
-
-
-class StaleComparisonError(RuntimeError):
-    """The champion changed between evaluation and promotion."""
-
-
-# =========================================================================== nightly
-
-#: The model_version recorded for a run that failed before its model was resolved.
-NO_MODEL = "(none)"
-
-
-class NothingToClassify(RuntimeError):
-    """A run without a data interval found no interval to classify (nothing ingested since the last run)."""
-
-
-class RunDidNotReconcile(RuntimeError):
-    """The run's rows read != predicted + rejected; recorded as ``mismatch``."""
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Whether a retry would only fail the same way: missing champion, corrupt bundle, a run that
-    does not reconcile, bad values or a bug. Database and I/O trouble (``DatabaseUnavailable``,
-    ``OSError``, SQLAlchemy errors) may pass, so it is retried."""
-    from jobclass.model.bundle import BundleError
-
-    permanent = (NoChampionError, RunDidNotReconcile, BundleError, ValueError, TypeError, AttributeError, LookupError)
-    return isinstance(exc, permanent)
-
-
-def run_interval(engine, data_interval_start, data_interval_end, run_after) -> dict[str, str]:
-    """The interval a nightly run classifies, as ``{"start", "end", "basis"}`` (ISO text, for XCom).
-
-    A scheduled run (or one triggered with a logical date) has a data interval: that one. A run
-    triggered without a logical date (UI, ``airflow dags trigger``, REST ``"logical_date": null``)
-    has none: it classifies what was ingested since the end of the last successful run's interval
-    up to its ``run_after`` (:func:`jobclass.pipeline.nightly.pending_interval`). Raises
-    :class:`NothingToClassify` when that is empty.
-    """
-    from jobclass.pipeline.nightly import pending_interval
-    from jobclass.store.db import format_ts
-
-    if data_interval_start is not None and data_interval_end is not None:
-        start, end = format_ts(data_interval_start), format_ts(data_interval_end)
-        interval = {"start": start, "end": end, "basis": "data interval"}
-    else:
-        interval = pending_interval(engine, run_after)
-        if interval is None:
-            message = (
-                f"This run has no data interval (triggered without a logical date) and nothing was ingested "
-                f"between the last successful run and its run_after {format_ts(run_after)}: nothing to classify."
-            )
-            log.warning(message)
-            raise NothingToClassify(message)
-    log.info("Interval of this run: [%s, %s) (%s)", interval["start"], interval["end"], interval["basis"])
-    return interval
-
-
-def resolve_champion(engine, *, bootstrap: bool) -> dict[str, str]:
-    """The champion's version and bundle path; with none, bootstrap one (if allowed) or say what to run."""
-    from jobclass.model.bundle import verify_bundle
-    from jobclass.store.registry import get_champion
-
-    champion = get_champion(engine)
-    if champion is None:
-        if not bootstrap:
-            raise NoChampionError(NO_CHAMPION_HELP)
-        champion = bootstrap_champion(engine)
-    verify_bundle(champion.path)  # BundleError says what is wrong and what to do
-    log.info("Champion model for this run: %s (%s)", champion.version, champion.path)
-    return {"version": champion.version, "path": str(champion.path)}
-
-
-def bootstrap_champion(engine):
-    """Train, save, register and promote the light default model (clearly logged)."""
-    from jobclass.model.bundle import save_bundle
-    from jobclass.paths import models_dir
-    from jobclass.store.registry import get_champion, promote, register_model
-    from jobclass.training.train import bootstrap_model
-
-    banner = "=" * 78
-    log.warning(
-        "%s\nBOOTSTRAP: no champion model is registered. Training the light default model now "
-        "(base MiniLM, no fine-tuning; about 5 minutes on 2 CPU cores). Run `jobclass train` or the "
-        "jobclass_weekly_retrain DAG for the full model.\n%s",
-        banner,
-        banner,
-    )
-    classifier = bootstrap_model()
-    path = save_bundle(classifier, models_dir() / classifier.version)
-    metadata = classifier.metadata
-    register_model(
-        engine,
-        classifier.version,
-        path,
-        metadata.get("metrics", {}),
-        metadata.get("benchmark_hash"),
-        reason="bootstrap: first model",
-    )
-    current = get_champion(engine)
-    if current is not None:  # another process bootstrapped meanwhile: keep theirs
-        log.warning("BOOTSTRAP: %s became champion meanwhile; keeping it.", current.version)
-        return current
-    champion = promote(engine, classifier.version, reason="bootstrap: no champion was registered")
-    log.warning("BOOTSTRAP: promoted %s to champion.", champion.version)
-    return champion
-
-
-def plan(engine, model: dict, start: datetime, end: datetime, *, chunk_size: int) -> list[dict]:
-    """Chunks (id ranges) of the interval, and the run recorded as ``running``."""
-    from jobclass.pipeline.nightly import plan_chunks, start_run
-
-    chunks = plan_chunks(engine, start, end, chunk_size)
-    run_id = start_run(engine, start, end, model["version"], len(chunks))
-    log.info(
-        "Run %s: %d postings in %d chunks of <= %d", run_id, sum(c["rows"] for c in chunks), len(chunks), chunk_size
-    )
-    return chunks
-
-
-class LazyClassifier:
-    """Loads the bundle on the first prediction: a chunk already done is skipped without loading it."""
-
-    def __init__(self, model: dict) -> None:
-        self._model = model
-        self._classifier = None
-
-    @property
-    def version(self) -> str:
-        return self._model["version"]
-
-    def _load(self):
-        if self._classifier is None:
-            from jobclass.model.bundle import load_bundle
-
-            self._classifier = load_bundle(self._model["path"])
-            if self._classifier.version != self.version:
-                log.warning(
-                    "Bundle %s was saved as %s and is registered as %s; rows carry the registered version.",
-                    self._model["path"],
-                    self._classifier.version,
-                    self.version,
-                )
-        return self._classifier
-
-    def predict_frame(self, frame, top_k: int = 5, **kwargs):
-        return self._load().predict_frame(frame, top_k=top_k, **kwargs)
-
-
-def classify(engine, model: dict, chunk: dict, start: datetime, end: datetime, *, top_k: int) -> dict:
-    """Classify one chunk with the run's model; returns only counts (and its part's path)."""
-    from jobclass.pipeline.nightly import classify_chunk
-
-    result = classify_chunk(
-        engine, LazyClassifier(model), start, end, chunk, top_k=top_k, model_version=model["version"]
-    )
-    return {
-        k: result[k]
-        for k in ("chunk", "rows_read", "predicted", "rejected", "skipped", "seconds", "part")
-        if k in result
-    }
-
-
-def finish(engine, model: dict, start: datetime, end: datetime, results: list[dict]) -> dict:
-    """Reconcile the run in ``prediction_runs``; a run that does not reconcile fails loudly."""
-    from jobclass.pipeline.nightly import finish_run, make_run_id
-
-    run_id = make_run_id(start, end, model["version"])
-    run = finish_run(engine, run_id)
-    summary = {
-        "run_id": run_id,
-        "model_version": model["version"],
-        "partition": run["partition_date"],
-        "chunks": len(results),
-        "chunks_skipped": sum(bool(r.get("skipped")) for r in results),
-        "rows_read": run["rows_read"],
-        "predicted": run["rows_predicted"],
-        "rejected": run["rows_rejected"],
-        "status": run["status"],
-    }
-    log.info("Run summary: %s", json.dumps(summary))
-    if run["status"] != "success":
-        raise RunDidNotReconcile(f"prediction run {run_id} did not reconcile: {run['detail']}")
-    return summary
-
-
-def record_failure(engine, model: dict | None, start: datetime | str, end: datetime | str, reason: str) -> dict:
-    """Mark the run ``failed`` in ``prediction_runs``, creating its row when it failed before it
-    started, so a failed run always leaves its row and no partial run reads as a success. With
-    no model resolved the row's model_version is :data:`NO_MODEL`."""
-    from jobclass.pipeline.nightly import fail_run
-
-    version = model["version"] if model else NO_MODEL
-    run = fail_run(engine, start, end, version, reason)
-    log.error("Prediction run %s: %s (%s)", run["run_id"], run["status"], reason)
-    return run
 
 
 # =========================================================================== weekly retrain
@@ -389,9 +184,6 @@ CLI_FORCE = "jobclass train: --promote always"
 #: The two models the gate scores, as keys of the evaluation.
 ROLES = ("challenger", "champion")
 
-
-class GateFailedError(RuntimeError):
-    """The gate could not decide (the champion could not be evaluated); nothing was promoted."""
 
 
 def _frozen_subsample(benchmark, limit: int | None):

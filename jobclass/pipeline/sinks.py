@@ -74,7 +74,7 @@ def stamp_predictions(
 ) -> pd.DataFrame:
     """The model's frame plus the run columns, in table column order, sorted by (posting, rank).
 
-    ``truncated`` is kept when the frame has it (:func:`jobclass.pipeline.nightly.classify_frame`), else False.
+    ``truncated`` is kept when the frame has it (:func:`jobclass.pipeline.interval.classify_frame`), else False.
     """
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:

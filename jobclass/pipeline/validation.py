@@ -10,7 +10,7 @@ Reason codes (``rejected_postings.reason_code``):
 ``invalid_encoding``  too much of the text is undecodable bytes to repair it.
 ``not_text``          binary data: control characters, or no letters at all.
 ``empty``             title and body are missing, blank or only HTML markup.
-``no_prediction``     valid, but the model returned no row for it (set by jobclass.pipeline.nightly).
+``no_prediction``     valid, but the model returned no row for it (set by jobclass.pipeline.interval).
 
 Not rejected: very long text (truncated, flagged ``truncated``: ``predictions.truncated`` keeps the
 flag on the posting's prediction rows), non-English text, emoji next to

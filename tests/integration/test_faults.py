@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 import jobclass.store.db
 from jobclass.paths import DEMO_POSTINGS
-from jobclass.pipeline.nightly import classify_interval, finish_run, make_run_id, part_name
+from jobclass.pipeline.interval import classify_interval, finish_run, make_run_id, part_name
 from jobclass.store.db import DatabaseUnavailable, make_engine, wait_for_database
 from jobclass.store.postings import load_records
 
@@ -209,9 +209,9 @@ CHILD = textwrap.dedent(
     import os, signal, sys
 
     from jobclass.model.bundle import load_bundle
-    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.pipeline.interval import classify_interval
     from jobclass.store.db import make_engine
-    import jobclass.pipeline.nightly
+    import jobclass.pipeline.interval
     import jobclass.pipeline.sinks
 
     url, bundle, out, start, end, chunk_size, top_k, mode, n = sys.argv[1:]
@@ -237,7 +237,7 @@ CHILD = textwrap.dedent(
                 die()
             return self.inner.predict_frame(frame, top_k=top_k, **kwargs)
 
-    real_write_part = jobclass.pipeline.nightly.write_parquet_partition
+    real_write_part = jobclass.pipeline.interval.write_parquet_partition
     real_write_table = jobclass.pipeline.sinks.pq.write_table
 
     def write_part(*args, **kwargs):  # chunk n: its SQL transaction committed, its part not written
@@ -253,7 +253,7 @@ CHILD = textwrap.dedent(
             die()
         return real_write_table(table, where, **kwargs)
 
-    jobclass.pipeline.nightly.write_parquet_partition = write_part
+    jobclass.pipeline.interval.write_parquet_partition = write_part
     jobclass.pipeline.sinks.pq.write_table = write_table
 
     engine = make_engine(url)
@@ -480,7 +480,7 @@ CORRUPTIONS = {
 @pytest.mark.slow
 def test_corrupt_bundles_are_refused_and_the_champion_is_kept(engine, tiny_bundle_path, tmp_path):
     from jobclass.model.bundle import BundleError, load_bundle
-    from jobclass.pipeline.retrain import resolve_champion
+    from jobclass.pipeline.nightly import resolve_champion
     from jobclass.store import registry
 
     registry.register_model(engine, "good", tiny_bundle_path, {}, None, status="champion")
@@ -526,7 +526,7 @@ def test_corrupt_bundles_are_refused_and_the_champion_is_kept(engine, tiny_bundl
 @pytest.mark.slow
 def test_a_promotion_mid_run_does_not_change_the_runs_model_version(engine, tiny_classifier, tiny_bundle_path,
                                                                     tmp_path):
-    from jobclass.pipeline.retrain import classify, finish, plan, resolve_champion
+    from jobclass.pipeline.nightly import classify, finish, plan, resolve_champion
     from jobclass.store import registry
 
     v2_path = tmp_path / "v2"

@@ -89,7 +89,8 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
     engine, tiny_bundle_path, tmp_path, home
 ):
     """The DAG's steps 5-8: a corrupt champion heads file fails the decision; nothing is promoted."""
-    from jobclass import orchestration as orch
+    from jobclass.pipeline import retrain as orch
+    from jobclass.pipeline.errors import GateFailedError
     from jobclass.store.registry import get_champion, get_model
 
     champion = _corrupt_champion(engine, tiny_bundle_path, tmp_path)
@@ -104,7 +105,7 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
     assert "re-run, or trigger with force_promote=true (jobclass train: --promote always)" in decision["reason"]
 
     orch.keep_champion(engine, challenger, decision, PARAMS)
-    with pytest.raises(orch.GateFailedError, match="could not be evaluated"):
+    with pytest.raises(GateFailedError, match="could not be evaluated"):
         orch.record_and_report(engine, challenger, evaluation, decision, PARAMS, training_set)
 
     assert get_champion(engine).version == champion
@@ -122,7 +123,7 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
 def test_a_forced_promotion_over_an_unevaluable_champion_is_recorded_as_forced(
     engine, tiny_bundle_path, tmp_path, home
 ):
-    from jobclass import orchestration as orch
+    from jobclass.pipeline import retrain as orch
     from jobclass.store.registry import get_champion, get_model
 
     champion = _corrupt_champion(engine, tiny_bundle_path, tmp_path)
@@ -208,9 +209,9 @@ def _labels(n: int, taxonomy) -> pd.DataFrame:
 
 
 def test_the_primary_gate_set_does_not_change_when_labels_are_added(engine, tiny_bundle_path, tmp_path, taxonomy):
-    from jobclass import orchestration as orch
     from jobclass.evaluation.benchmark import make_benchmark
     from jobclass.evaluation.sets import load_benchmark
+    from jobclass.pipeline import retrain as orch
 
     challenger = {"version": "c", "path": str(tiny_bundle_path)}
     without = orch.evaluate_models(engine, challenger, _training_set(tmp_path), PARAMS, tmp_path)

@@ -120,7 +120,7 @@ def test_fail_fast_fails_an_error_that_would_repeat_and_lets_a_transient_one_ret
 
     from jobclass.airflow.tasks import fail_fast
     from jobclass.model.bundle import BundleError
-    from jobclass.pipeline.retrain import NoChampionError, RunDidNotReconcile
+    from jobclass.pipeline.errors import NoChampionError, RunDidNotReconcile
     from jobclass.store.db import DatabaseUnavailable
 
     for permanent in (

@@ -110,7 +110,7 @@ def test_predict_models_runs_and_reload(client, engine, loader, tiny_bundle_path
     assert [(m["version"], m["status"]) for m in models] == [("v2", "champion"), ("v1", "retired")]  # newest first
     assert models[0]["metrics"] == {"reported-titles": {"acc@1": 0.5}}
 
-    from jobclass.pipeline.nightly import start_run
+    from jobclass.pipeline.interval import start_run
 
     start_run(engine, "2024-01-01T02:00:00Z", "2024-01-02T02:00:00Z", "v2", 0)
     runs = client.get("/runs", params={"limit": 5}).json()["runs"]

@@ -131,7 +131,7 @@ def test_missing_bundle_answers_an_error_id_not_the_path(engine, tiny_bundle_pat
 
 def test_stored_reasons_and_details_are_scrubbed(engine, tiny_bundle_path):
     """A decision reason or a failed run's detail that quotes an exception shows no path, URL or host."""
-    from jobclass.pipeline.nightly import finish_run, start_run
+    from jobclass.pipeline.interval import finish_run, start_run
     from jobclass.store.registry import register_model
 
     db_url = "postgresql+psycopg://jc_owner:pw-x@db.internal.example:5432/jobclass"
@@ -213,7 +213,7 @@ def test_an_unexpected_failure_is_a_500_with_an_error_id(engine, tiny_bundle_pat
 
 
 def test_runs_and_models_are_paged(engine, tiny_bundle_path):
-    from jobclass.pipeline.nightly import start_run
+    from jobclass.pipeline.interval import start_run
     from jobclass.store.registry import register_model
 
     first = datetime.datetime(2024, 1, 1, 2, tzinfo=datetime.UTC)

@@ -135,7 +135,7 @@ def registry_with_history(engine, home, monkeypatch, tmp_path):
     """v01 and v02 retired champions, v03..v08 challengers/rejected, v09 the champion, and v05 in use by
     a running prediction run; x-external lives outside the models directory."""
     from jobclass.paths import models_dir
-    from jobclass.pipeline.nightly import start_run
+    from jobclass.pipeline.interval import start_run
     from jobclass.store import registry
 
     monkeypatch.setattr(registry, "verify_model_bundle", lambda path: None)  # stand-in bundles

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 import jobclass.store.db
-from jobclass.pipeline.nightly import classify_interval
+from jobclass.pipeline.interval import classify_interval
 from jobclass.store.db import DatabaseUnavailable, init_schema, make_engine, wait_for_database
 from jobclass.store.postings import load_records, read_posting_range
 
@@ -124,11 +124,11 @@ ALLOWED = {
     ("jobclass/store/registry.py", "_SELECT"): "module constant: the select list",
     ("jobclass/pipeline/sinks.py", "', '.join(PREDICTION_TABLE_COLUMNS)"): "column names from a module constant",
     ("jobclass/pipeline/sinks.py", "', '.join((':' + c for c in PREDICTION_TABLE_COLUMNS))"): "bind names from the same",
-    ("jobclass/pipeline/nightly.py", "in_interval"): "a constant local fragment with bind parameters",
-    ("jobclass/pipeline/nightly.py", "where"): "from _range_filter: constant column names and bind parameters",
-    ("jobclass/pipeline/nightly.py", "id_where"): "from _range_filter: constant column names and bind parameters",
-    ("jobclass/pipeline/nightly.py", "column"): "_range_filter's column: only ever the literals 'posting_id' or 'id'",
-    ("jobclass/pipeline/nightly.py", "c"): "_range_filter's conditions: '<column> >= :id_from' / '< :id_to'",
+    ("jobclass/pipeline/interval.py", "in_interval"): "a constant local fragment with bind parameters",
+    ("jobclass/pipeline/interval.py", "where"): "from _range_filter: constant column names and bind parameters",
+    ("jobclass/pipeline/interval.py", "id_where"): "from _range_filter: constant column names and bind parameters",
+    ("jobclass/pipeline/interval.py", "column"): "_range_filter's column: only ever the literals 'posting_id' or 'id'",
+    ("jobclass/pipeline/interval.py", "c"): "_range_filter's conditions: '<column> >= :id_from' / '< :id_to'",
 }
 MODULE_CONSTANTS = {"SQLITE_BUSY_TIMEOUT_MS", "_SELECT", "_IN_INTERVAL", "PREDICTION_TABLE_COLUMNS"}
 

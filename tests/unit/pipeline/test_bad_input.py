@@ -166,7 +166,7 @@ def write_hostile_jsonl(path: Path, rows) -> Path:
 
 @pytest.mark.slow
 def test_hostile_batch_is_predicted_or_rejected(tiny_classifier):
-    from jobclass.pipeline.nightly import classify_frame
+    from jobclass.pipeline.interval import classify_frame
 
     rows = HOSTILE + BATCH_ONLY
     predictions, rejects = classify_frame(tiny_classifier, hostile_frame(rows), top_k=3)
@@ -178,7 +178,7 @@ def test_hostile_batch_is_predicted_or_rejected(tiny_classifier):
 
 @pytest.mark.slow
 def test_hostile_postings_end_to_end_through_the_database(database_url, tiny_classifier, tmp_path):
-    from jobclass.pipeline.nightly import classify_interval
+    from jobclass.pipeline.interval import classify_interval
     from jobclass.store.db import init_schema, make_engine
     from jobclass.store.postings import load_postings_stats
 

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobclass.paths import DEMO_POSTINGS
-from jobclass.pipeline.nightly import classify_interval, plan_chunks
+from jobclass.pipeline.interval import classify_interval, plan_chunks
 from jobclass.pipeline.validation import MAX_BODY_CHARS
 from jobclass.store.db import format_ts, init_schema, make_engine, schema_path, schema_statements, utc_now
 from jobclass.store.postings import load_postings_stats, load_records

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.paths import DEMO_POSTINGS
-from jobclass.pipeline.nightly import classify_interval, make_run_id, part_name, plan_chunks
+from jobclass.pipeline.interval import classify_interval, make_run_id, part_name, plan_chunks
 from jobclass.pipeline.sinks import (
     PARQUET_SCHEMA,
     read_parquet_metadata,
@@ -337,7 +337,7 @@ def test_classify_twice_gives_identical_rows_and_parquet(sample, tiny_classifier
 
 @pytest.mark.slow
 def test_classify_chunk_is_resumable(sample, tiny_classifier, tmp_path):
-    from jobclass.pipeline.nightly import classify_chunk, finish_run, list_runs, start_run
+    from jobclass.pipeline.interval import classify_chunk, finish_run, list_runs, start_run
 
     out = tmp_path / "predictions"
     chunks = plan_chunks(sample, DAY, NEXT_DAY, chunk_size=20)
