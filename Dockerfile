@@ -43,6 +43,7 @@ COPY --chown=airflow:0 sql /opt/jobclass/sql
 RUN pip install --no-cache-dir --no-deps -e /opt/jobclass \
     && python -c "import jobclass.paths as p; assert p.DEMO_POSTINGS.is_file(); print('jobclass resources OK')"
 
-# DAGs and the API plugin are baked in too (compose also mounts them, for development).
+# DAGs and the API plugin are baked in too (compose also mounts them and jobclass/, for development).
+# Both only import jobclass.airflow (the DAG glue, the API app) and jobclass.pipeline.
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins

@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from jobclass.model.encoder import load_encoder
+    from jobclass.training.config import TrainConfig
     from jobclass.training.taxonomy import load_taxonomy
-    from jobclass.training.train import TrainConfig
 
     arms = [Arm.parse(spec) for spec in args.arms or DEFAULT_ARMS]
     taxonomy = load_taxonomy()
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     cache = None if args.no_cache else args.cache or default_cache(model_dir)
     encoder = CachedEncoder(load_encoder(model_dir, device=args.device), cache)
     base_config = replace(
-        TrainConfig.bootstrap(), benchmarks=benchmarks, benchmark_limit=args.benchmark_limit,
+        TrainConfig.recipe("bootstrap"), benchmarks=benchmarks, benchmark_limit=args.benchmark_limit,
         max_per_code=args.max_per_code, extra_titles_max_per_code=args.extra_max_per_code,
         extra_titles_in_index=not args.not_in_index, show_progress=False,
     )

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cuda_finetune.py [--steps 100] [--batch-size 64]
 
 Runs the same code path as the weekly retrain's fine-tune task
-(``jobclass.training.train.finetune_stage``) with ``device="auto"`` for a fixed number of steps and
+(``jobclass.training.finetune.finetune_to_dir``) with ``device="auto"`` for a fixed number of steps and
 prints the device it ran on and its seconds per step, next to the CPU figure measured on the
 2-core machine (1.3 s/step at batch 64, benchmarks/RESULTS.md). Exits 1 if no GPU was used.
 """
@@ -27,14 +27,15 @@ def main() -> int:
     import torch
 
     from jobclass.model.encoder import resolve_device
-    from jobclass.training.train import TrainConfig, finetune_stage
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.finetune import finetune_to_dir
 
     device = resolve_device("auto")
     print(f"torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}, device=auto -> {device}")
     config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, device="auto", show_progress=False)
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        _, metrics = finetune_stage(config, out)
+        _, metrics = finetune_to_dir(config, out)
         seconds = time.perf_counter() - started
     steps = int(metrics.get("train_steps", args.steps))
     per_step = seconds / max(steps, 1)

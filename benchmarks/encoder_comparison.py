@@ -43,8 +43,9 @@ def body_speed(classifier, taxonomy, n: int = 128) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from jobclass.model.base_encoders import BASE_ENCODERS, MINILM, MPNET
+    from jobclass.training.config import TrainConfig
     from jobclass.training.taxonomy import load_taxonomy
-    from jobclass.training.train import TrainConfig, train_model
+    from jobclass.training.train import train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", action="append", dest="encoders", choices=list(BASE_ENCODERS))

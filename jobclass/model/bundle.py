@@ -25,6 +25,7 @@ import pandas as pd
 from jobclass.hashing import file_sha256
 from jobclass.model.classifier import JobClassifier, ModelSettings
 from jobclass.model.heads import HybridScorer, LogisticHead, ProfileHead, SemanticIndex
+from jobclass.model.onnx_encoder import load_encoder_backend
 
 FORMAT_VERSION = 1
 REQUIRED = ("heads.safetensors", "labels.csv", "index_texts.json", "metadata.json", "encoder/modules.json")
@@ -156,8 +157,6 @@ def load_bundle(
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
-
-    from jobclass.model.onnx_encoder import load_encoder_backend
 
     path = Path(path)
     metadata = verify_bundle(path) if verify else read_metadata(path)

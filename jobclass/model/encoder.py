@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from jobclass.model.base_encoders import minilm_dir
+
 if TYPE_CHECKING:  # torch is heavy: imported only when an encoder is loaded
     from sentence_transformers import SentenceTransformer
 
@@ -43,8 +45,6 @@ def load_encoder(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
-
-    from jobclass.model.base_encoders import minilm_dir
 
     path = Path(path) if path is not None else minilm_dir()
     if not (path / "modules.json").is_file():

@@ -23,6 +23,8 @@ from typing import Literal
 import numpy as np
 
 from jobclass.hashing import file_sha256
+from jobclass.model.encoder import load_encoder
+from jobclass.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ def _check_mean_pooling(encoder_dir: Path) -> None:
 
 def cache_dir_for(encoder_dir: str | Path, weights_sha256: str | None = None) -> Path:
     """Where the export of ``encoder_dir`` lives; ``weights_sha256`` spares re-hashing known weights."""
-    from jobclass.paths import cache_dir
-
     digest = weights_sha256[:16] if weights_sha256 else _weights_digest(Path(encoder_dir))
     return cache_dir() / "onnx" / digest
 
@@ -217,8 +217,6 @@ def load_encoder_backend(
     caps the encoder's CPU threads (torch's intra-op pool is per process). ``weights_sha256`` (a
     bundle's recorded hash of ``model.safetensors``) names the export without reading the weights.
     """
-    from jobclass.model.encoder import load_encoder
-
     if backend not in BACKENDS:
         raise ValueError(f"encoder backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "torch" and device != "cuda":

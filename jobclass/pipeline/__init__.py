@@ -1,1 +1,2 @@
-"""The pipelines: validation, the nightly interval run, the Parquet sink, the retrain steps and the gate."""
+"""The pipelines' logic (their SQL is :mod:`jobclass.store`): ingest, validation, the interval run and its
+Parquet sink, the nightly steps, the retrain steps, the gate and retention."""

@@ -1,7 +1,7 @@
 """The interval pipeline: read postings ingested in [start, end), validate, predict, write.
 
-Pure orchestration over :mod:`jobclass.store.postings`, :mod:`jobclass.pipeline.validation` and
-:mod:`jobclass.pipeline.sinks`. The same three steps serve the CLI and the Airflow DAG::
+Orchestration over :mod:`jobclass.store` (postings, predictions, runs), :mod:`jobclass.pipeline.validation`
+and :mod:`jobclass.pipeline.parquet_sink`. The same three steps serve the CLI and the Airflow DAG::
 
     chunks = plan_chunks(engine, start, end, chunk_size)        # id ranges, JSON-serialisable
     run_id = start_run(engine, start, end, model_version, len(chunks))
@@ -28,22 +28,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.paths import predictions_dir
-from jobclass.pipeline.sinks import (
+from jobclass.pipeline.parquet_sink import (
     partition_day,
     partition_dir,
     read_parquet_metadata,
     stamp_predictions,
-    write_chunk_sql,
     write_parquet_partition,
 )
 from jobclass.pipeline.validation import NO_PREDICTION, REJECT_COLUMNS, validate_postings
-from jobclass.store.db import format_ts, to_utc, utc_now, with_db_retry
-from jobclass.store.postings import TimeLike, chunk_starts, read_posting_range, settle_ingest
+from jobclass.store import runs as run_store
+from jobclass.store.engine import TimeLike, format_ts, to_utc, utc_now, with_db_retry
+from jobclass.store.postings import chunk_starts, read_posting_range, settle_ingest
+from jobclass.store.predictions import write_chunk_sql
+from jobclass.store.runs import list_runs  # noqa: F401  # TEMP re-layout alias (plugins/jobclass_api.py)
 
 log = logging.getLogger(__name__)
 
@@ -169,38 +170,6 @@ def classify_frame(
     return predictions.reset_index(drop=True), rejected
 
 
-def _range_filter(chunk: dict[str, Any], column: str = "posting_id") -> tuple[str, dict[str, Any]]:
-    conditions, params = [], {}
-    if chunk.get("id_from") is not None:
-        conditions.append(f"{column} >= :id_from")
-        params["id_from"] = chunk["id_from"]
-    if chunk.get("id_to") is not None:
-        conditions.append(f"{column} < :id_to")
-        params["id_to"] = chunk["id_to"]
-    return "".join(f" AND {c}" for c in conditions), params
-
-
-def _chunk_counts_in_db(
-    engine: Engine, start: TimeLike, end: TimeLike, run_id: str, chunk: dict[str, Any]
-) -> dict[str, int]:
-    """Postings in the chunk's range now, and this run's predicted and rejected postings there."""
-    where, params = _range_filter(chunk)
-    id_where, _ = _range_filter(chunk, "id")
-    params = {**params, "run_id": run_id, "start": format_ts(start), "end": format_ts(end)}
-    with engine.connect() as conn:
-        read = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM job_postings WHERE ingested_at >= :start AND ingested_at < :end{id_where}"),
-            params,
-        ).scalar_one()
-        predicted = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1{where}"), params
-        ).scalar_one()
-        rejected = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id{where}"), params
-        ).scalar_one()
-    return {"rows_read": int(read), "predicted": int(predicted), "rejected": int(rejected)}
-
-
 def _chunk_identity(run_id: str, model_version: str, chunk: dict[str, Any], top_k: int) -> dict[str, str]:
     return {
         "jobclass.run_id": run_id,
@@ -255,7 +224,7 @@ def classify_chunk(
 
     if not force:
         counts = with_db_retry(
-            engine, f"chunk {chunk['index']}: check", _chunk_counts_in_db, engine, start, end, run_id, chunk
+            engine, f"chunk {chunk['index']}: check", run_store.chunk_counts, engine, start, end, run_id, chunk
         )
         if _completed(path, identity, counts):
             log.info("chunk %d of %s already done: skipped", chunk["index"], run_id)
@@ -290,16 +259,6 @@ def classify_chunk(
 
 
 # -- the run ----------------------------------------------------------------------------------
-_UPSERT_RUN = sa.text(
-    "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
-    "status, started_at) VALUES (:run_id, :interval_start, :interval_end, :model_version, :partition_date, :chunks, "
-    "'running', :started_at) "
-    "ON CONFLICT (run_id) DO UPDATE SET chunks = excluded.chunks, status = 'running', "
-    "started_at = excluded.started_at, finished_at = NULL, duration_s = NULL, "
-    "rows_read = NULL, rows_predicted = NULL, rows_rejected = NULL, detail = NULL"
-)
-
-
 def start_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, chunks: int) -> str:
     """Record the run as ``running`` (replacing an earlier attempt's row); returns its run id."""
     run_id = make_run_id(start, end, model_version)
@@ -312,20 +271,8 @@ def start_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str
         "chunks": chunks,
         "started_at": format_ts(utc_now()),
     }
-
-    def _upsert() -> None:
-        with engine.begin() as conn:
-            conn.execute(_UPSERT_RUN, params)
-
-    with_db_retry(engine, "start run", _upsert)
+    with_db_retry(engine, "start run", run_store.record_run_started, engine, params)
     return run_id
-
-
-_INSERT_UNSTARTED_RUN = sa.text(
-    "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
-    "status, started_at) VALUES (:run_id, :interval_start, :interval_end, :model_version, :partition_date, 0, "
-    "'running', :started_at) ON CONFLICT (run_id) DO NOTHING"
-)
 
 
 def fail_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str, reason: str) -> dict[str, Any]:
@@ -340,33 +287,8 @@ def fail_run(engine: Engine, start: TimeLike, end: TimeLike, model_version: str,
         "partition_date": partition_day(start),
         "started_at": format_ts(utc_now()),
     }
-
-    def _insert() -> None:
-        with engine.begin() as conn:
-            conn.execute(_INSERT_UNSTARTED_RUN, params)
-
-    with_db_retry(engine, "record failed run", _insert)
+    with_db_retry(engine, "record failed run", run_store.record_run_if_missing, engine, params)
     return finish_run(engine, params["run_id"], error=reason)
-
-
-def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
-    params = {"run_id": run["run_id"], "start": run["interval_start"], "end": run["interval_end"]}
-    in_interval = "FROM job_postings p WHERE p.ingested_at >= :start AND p.ingested_at < :end"
-    query = sa.text(
-        f"SELECT (SELECT COUNT(*) {in_interval}), "
-        "(SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1), "
-        "(SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id), "
-        f"(SELECT COUNT(*) {in_interval} "
-        " AND NOT EXISTS (SELECT 1 FROM predictions r WHERE r.run_id = :run_id AND r.rank = 1 AND r.posting_id = p.id)"
-        " AND NOT EXISTS (SELECT 1 FROM rejected_postings j WHERE j.run_id = :run_id AND j.posting_id = p.id))"
-    )
-    read, predicted, rejected, unaccounted = conn.execute(query, params).one()
-    return {
-        "rows_read": int(read),
-        "rows_predicted": int(predicted),
-        "rows_rejected": int(rejected),
-        "unaccounted": int(unaccounted),
-    }
 
 
 ORPHAN_TMP_AGE_S = 3600  # a part's temporary file this old was left by a killed writer
@@ -405,17 +327,7 @@ def finish_run(
     ``failed`` when ``error`` is given (unless the run already finished: its outcome is kept).
     Stale Parquet parts of the run are removed on success.
     """
-
-    def _read() -> tuple[dict[str, Any] | None, dict[str, int] | None]:
-        with engine.connect() as conn:
-            row = (
-                conn.execute(sa.text("SELECT * FROM prediction_runs WHERE run_id = :run_id"), {"run_id": run_id})
-                .mappings()
-                .first()
-            )
-            return (dict(row), _reconcile(conn, dict(row))) if row is not None else (None, None)
-
-    run, counts = with_db_retry(engine, "finish run: reconcile", _read)
+    run, counts = with_db_retry(engine, "finish run: reconcile", run_store.run_with_counts, engine, run_id)
     if run is None:
         raise ValueError(f"no prediction run {run_id!r}: call start_run() first.")
     if error and run["status"] in ("success", "mismatch"):
@@ -437,36 +349,11 @@ def finish_run(
         )
     finished = utc_now()
     duration = round((finished - to_utc(run["started_at"])).total_seconds(), 3)
-
-    def _update() -> None:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "UPDATE prediction_runs SET rows_read = :rows_read, rows_predicted = :rows_predicted, "
-                    "rows_rejected = :rows_rejected, status = :status, detail = :detail, "
-                    "finished_at = :finished_at, duration_s = :duration_s WHERE run_id = :run_id"
-                ),
-                {
-                    **counts,
-                    "status": status,
-                    "detail": detail,
-                    "finished_at": format_ts(finished),
-                    "duration_s": duration,
-                    "run_id": run_id,
-                },
-            )
-
-    with_db_retry(engine, "finish run: record", _update)
+    outcome = {"status": status, "detail": detail, "finished_at": format_ts(finished), "duration_s": duration}
+    with_db_retry(engine, "finish run: record", run_store.record_run_outcome, engine, run_id, counts, outcome)
     if status == "mismatch":
         log.error("run %s does not reconcile: %s", run_id, detail)
-    return {
-        **run,
-        **counts,
-        "status": status,
-        "detail": detail,
-        "finished_at": format_ts(finished),
-        "duration_s": duration,
-    }
+    return {**run, **counts, **outcome}
 
 
 def classify_interval(
@@ -528,38 +415,3 @@ def classify_interval(
         duration_s=run["duration_s"],
         out_dir=str(out_dir),
     )
-
-
-_LAST_SUCCESS_END = sa.text(
-    "SELECT MAX(interval_end) FROM prediction_runs WHERE status = 'success' AND interval_end <= :end"
-)
-_FIRST_INGESTED = sa.text("SELECT MIN(ingested_at) FROM job_postings WHERE ingested_at < :end")
-
-
-def pending_interval(engine: Engine, end: TimeLike) -> dict[str, str] | None:
-    """What a run with no data interval of its own classifies: everything ingested from the end of
-    the last successful run's interval up to ``end``, or, when no run succeeded yet, from the first
-    posting ingested. ``{"start", "end", "basis"}`` (ISO text), or ``None`` when nothing is in it."""
-    end_ts = format_ts(end)
-
-    def _bounds() -> tuple[str | None, str | None]:
-        with engine.connect() as conn:
-            last = conn.execute(_LAST_SUCCESS_END, {"end": end_ts}).scalar_one_or_none()
-            first = conn.execute(_FIRST_INGESTED, {"end": end_ts}).scalar_one_or_none()
-        return last, first
-
-    last_end, first_ingested = with_db_retry(engine, "pending interval", _bounds)
-    if last_end is not None:
-        start, basis = last_end, "since the end of the last successful run"
-    elif first_ingested is not None:
-        start, basis = first_ingested, "no successful run yet: from the first posting ingested"
-    else:
-        return None
-    return {"start": start, "end": end_ts, "basis": basis} if start < end_ts else None
-
-
-def list_runs(engine: Engine, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-    """The newest ``prediction_runs`` rows, newest first, ``offset`` rows skipped (for dashboards and the API)."""
-    query = sa.text("SELECT * FROM prediction_runs ORDER BY started_at DESC, run_id LIMIT :limit OFFSET :offset")
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query, {"limit": limit, "offset": offset}).mappings()]

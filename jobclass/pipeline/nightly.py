@@ -4,7 +4,6 @@ Each step takes an engine and plain values and returns a small JSON-serialisable
 tasks stay a few lines each and the steps can be tested, or run by hand, without a scheduler.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -26,11 +25,11 @@ def run_interval(engine, data_interval_start, data_interval_end, run_after) -> d
     A scheduled run (or one triggered with a logical date) has a data interval: that one. A run
     triggered without a logical date (UI, ``airflow dags trigger``, REST ``"logical_date": null``)
     has none: it classifies what was ingested since the end of the last successful run's interval
-    up to its ``run_after`` (:func:`jobclass.pipeline.interval.pending_interval`). Raises
+    up to its ``run_after`` (:func:`jobclass.store.runs.pending_interval`). Raises
     :class:`NothingToClassify` when that is empty.
     """
-    from jobclass.pipeline.interval import pending_interval
-    from jobclass.store.db import format_ts
+    from jobclass.store.engine import format_ts
+    from jobclass.store.runs import pending_interval
 
     if data_interval_start is not None and data_interval_end is not None:
         start, end = format_ts(data_interval_start), format_ts(data_interval_end)
@@ -139,8 +138,8 @@ class LazyClassifier:
         return self._load().predict_frame(frame, top_k=top_k, **kwargs)
 
 
-def classify(engine, model: dict, chunk: dict, start: datetime, end: datetime, *, top_k: int) -> dict:
-    """Classify one chunk with the run's model; returns only counts (and its part's path)."""
+def predict_chunk(engine, model: dict, chunk: dict, start: datetime, end: datetime, *, top_k: int) -> dict:
+    """The ``classify_chunk`` task: one chunk with the run's model; returns only counts (and its part's path)."""
     from jobclass.pipeline.interval import classify_chunk
 
     result = classify_chunk(
@@ -186,3 +185,6 @@ def record_failure(engine, model: dict | None, start: datetime | str, end: datet
     run = fail_run(engine, start, end, version, reason)
     log.error("Prediction run %s: %s (%s)", run["run_id"], run["status"], reason)
     return run
+
+
+classify = predict_chunk  # TEMP re-layout alias (dags/nightly_classify.py)

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from jobclass.store.db import format_ts, utc_now
+from jobclass.store.engine import format_ts, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def register_model(
     """Insert or update a model (upsert on ``version``; ``created_at`` is kept).
 
     Registering again never demotes the current champion. ``status="champion"`` registers the
-    model and then goes through :func:`promote` (bundle check included).
+    model and then goes through :func:`promote` (bundle check included). To store a registered
+    model's scores, use :func:`update_metrics`.
     """
     _check_status(status)
     initial = "challenger" if status == "champion" else status
@@ -123,6 +124,20 @@ def register_model(
     if status == "champion" and model.status != "champion":
         return promote(engine, version, reason or "registered as champion")
     return model
+
+
+def update_metrics(engine: Engine, version: str, metrics: dict[str, Any], benchmark_hash: str | None) -> ModelVersion:
+    """Replace a registered model's metrics and benchmark hash; its status, path and reason stay."""
+    with engine.begin() as conn:
+        _require(conn, version)
+        conn.execute(
+            sa.text(
+                "UPDATE model_versions SET metrics = :metrics, benchmark_hash = :benchmark_hash "
+                "WHERE version = :version"
+            ),
+            {"version": version, "metrics": metrics_json(metrics), "benchmark_hash": benchmark_hash},
+        )
+        return _require(conn, version)
 
 
 def get_model(engine: Engine, version: str) -> ModelVersion | None:

@@ -1,219 +1,118 @@
-"""Contrastive fine-tuning of the encoder, two ways:
+"""Fine-tuning the encoder as a :class:`TrainConfig` says: the base encoder, an optional MNRL stage on
+unlabelled pairs, then the config's objective (:mod:`jobclass.training.objectives`) on the corpus.
 
-- proxy softmax (the default): a proxy-based contrastive loss (normalised softmax, as in
-  Proxy-NCA and NormFace) that contrasts each title with a learned proxy of every occupation;
-  a plain torch loop;
-- MNRL: in-batch negatives plus a sibling hard negative, with the sentence-transformers Trainer.
+- :func:`finetune`: (config, corpus) -> the fine-tuned encoder and its metrics;
+- :func:`finetune_to_dir`: the same, saved to a directory (the weekly retrain's own step).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import tempfile
-import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
 import pandas as pd
+
+from jobclass.model.base_encoders import base_encoder_dir
+from jobclass.model.cleaning import clean_title
+from jobclass.model.encoder import encode, load_encoder
+from jobclass.training.config import TrainConfig
+from jobclass.training.corpus import contrastive_pairs
+from jobclass.training.dataset import training_corpus
+from jobclass.training.objectives import FinetuneSettings, ProxySettings, fit_mnrl, fit_proxy_softmax
+from jobclass.training.recipes import OBJECTIVES
+from jobclass.training.taxonomy import Taxonomy, load_taxonomy
+from jobclass.training.title_sources import benchmark_title_keys, fine_tuning_pairs
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    epochs: float = 1.0
-    batch_size: int = 64
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    max_steps: int | None = None
-    max_seq_length: int = 48
-    seed: int = 0
-    show_progress: bool = True
+Settings = TypeVar("Settings", bound=FinetuneSettings)
 
 
-def finetune_encoder(
-    model: SentenceTransformer,
-    train_pairs: pd.DataFrame,
-    settings: FinetuneSettings,
-    validation_pairs: pd.DataFrame | None = None,
+def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
+    """The base encoder, fine-tuned with ``config``'s objective (proxy softmax or MNRL), and its
+    metrics; untouched (and no metrics) when ``config.finetune`` is off."""
+    encoder = load_encoder(base_encoder_dir(config.base_encoder), device=config.device)
+    if not config.finetune:
+        return encoder, {}
+    if config.finetune_objective not in OBJECTIVES:
+        raise ValueError(f"finetune_objective must be one of {OBJECTIVES}, not {config.finetune_objective!r}")
+    metrics = _pair_stage(config, encoder, taxonomy) if config.finetune_pair_sources else {}
+    if config.finetune_objective == "proxy":
+        return encoder, {**metrics, **_proxy_stage(config, encoder, corpus, taxonomy)}
+    return encoder, {**metrics, **_mnrl_stage(config, encoder, corpus, taxonomy)}
+
+
+def finetune_to_dir(
+    config: TrainConfig, out_dir: str | Path, taxonomy: Taxonomy | None = None, labelled: pd.DataFrame | None = None
+) -> tuple[Path, dict[str, float]]:
+    """Fine-tune and save the encoder (and ``finetune_metrics.json``) to ``out_dir``: the first half
+    of a two-step retrain; :func:`jobclass.training.train.train_model` takes the directory."""
+    taxonomy = taxonomy or load_taxonomy()
+    encoder, metrics = finetune(config, training_corpus(config, taxonomy, labelled), taxonomy)
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    encoder.save(str(out_dir))
+    (out_dir / "finetune_metrics.json").write_text(json.dumps(metrics))
+    log.info("Encoder saved to %s (fine-tuning %s on %s)", out_dir, metrics, encoder.device)
+    return out_dir, metrics
+
+
+def objective_settings(config: TrainConfig, kind: type[Settings]) -> Settings:
+    """The settings of objective ``kind`` that ``config`` sets (its other fields keep their defaults)."""
+    return kind(
+        epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
+        seed=config.seed, show_progress=config.show_progress,
+    )
+
+
+def proxy_training_rows(config: TrainConfig, corpus: pd.DataFrame) -> pd.DataFrame:
+    """The training-split rows of ``config``'s views (plus official titles) that proxy fine-tuning sees."""
+    train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
+    if config.field_title_weight > 1:
+        field = train[train["field_title"]]
+        train = pd.concat([train, *[field] * (config.field_title_weight - 1)], ignore_index=True)
+    if config.max_pairs is not None and len(train) > config.max_pairs:
+        train = train.sample(n=config.max_pairs, random_state=config.seed)
+    return train
+
+
+def _pair_stage(config: TrainConfig, encoder: SentenceTransformer, taxonomy: Taxonomy) -> dict[str, float]:
+    """MNRL on ``config``'s unlabelled pairs (in-batch negatives), before the main objective:
+    real federal titles drawn towards their duties and towards the titles of their series."""
+    pairs = fine_tuning_pairs(config.finetune_pair_sources, benchmark_title_keys(taxonomy), config.seed)
+    settings = replace(
+        objective_settings(config, FinetuneSettings),
+        epochs=config.pair_epochs, max_steps=config.pair_max_steps, max_seq_length=config.pair_max_seq_length,
+    )
+    metrics = fit_mnrl(encoder, pairs, settings)
+    return {f"pairs_{k}": v for k, v in metrics.items()} | {"pairs": float(len(pairs))}
+
+
+def _proxy_stage(
+    config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy
 ) -> dict[str, float]:
-    """Fine-tune ``model`` in place with MultipleNegativesRankingLoss.
-
-    ``train_pairs`` has columns anchor, positive and optionally negative (a hard negative).
-    Batches never hold the same text twice (no duplicate label: the positive is the
-    occupation title). Returns the training loss and, if given, the validation loss.
-    """
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
-    from sentence_transformers.training_args import BatchSamplers
-
-    columns = [c for c in ("anchor", "positive", "negative") if c in train_pairs and train_pairs[c].ne("").all()]
-    train = Dataset.from_pandas(train_pairs[columns].reset_index(drop=True), preserve_index=False)
-    evaluation = None
-    # Full validation batches only (the loader drops the last, partial one).
-    if validation_pairs is not None and len(validation_pairs) >= settings.batch_size:
-        evaluation = Dataset.from_pandas(validation_pairs[columns].reset_index(drop=True), preserve_index=False)
-
-    previous_length = model.max_seq_length
-    model.max_seq_length = settings.max_seq_length
-    steps_per_epoch = max(1, len(train) // settings.batch_size)
-    log.info(
-        "Fine-tuning on %d pairs (%s), batch %d, %.2f epochs (~%d steps/epoch), max_steps=%s, device=%s",
-        len(train), "+".join(columns), settings.batch_size, settings.epochs, steps_per_epoch,
-        settings.max_steps, model.device,
-    )
-    with tempfile.TemporaryDirectory(prefix="jobclass-finetune-") as output_dir:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir,
-            num_train_epochs=settings.epochs,
-            max_steps=settings.max_steps if settings.max_steps else -1,
-            per_device_train_batch_size=settings.batch_size,
-            per_device_eval_batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            warmup_ratio=settings.warmup_ratio,
-            lr_scheduler_type="linear",
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_steps=max(1, min(50, steps_per_epoch // 10)),
-            report_to=[],
-            seed=settings.seed,
-            data_seed=settings.seed,
-            use_cpu=model.device.type == "cpu",
-            disable_tqdm=not settings.show_progress,
-            dataloader_drop_last=True,
-        )
-        trainer = SentenceTransformerTrainer(
-            model=model,
-            args=args,
-            train_dataset=train,
-            eval_dataset=evaluation,
-            loss=losses.MultipleNegativesRankingLoss(model),
-        )
-        result = trainer.train()
-        metrics = {"train_loss": float(result.training_loss), "train_steps": float(result.global_step)}
-        if evaluation is not None:
-            metrics["validation_loss"] = float(trainer.evaluate()["eval_loss"])
-    model.max_seq_length = previous_length
-    model.eval()
-    log.info("Fine-tuning done: %s", metrics)
-    return metrics
+    """The proxy softmax on :func:`proxy_training_rows`, each proxy starting at its official title."""
+    train = proxy_training_rows(config, corpus)
+    init = encode(encoder, [clean_title(t) for t in taxonomy.occupations["title"]])
+    settings = replace(objective_settings(config, ProxySettings), scale=config.proxy_scale, margin=config.proxy_margin)
+    return fit_proxy_softmax(encoder, train["text"].tolist(), train["label"].to_numpy(), init, settings)
 
 
-@dataclass(frozen=True)
-class ProxySettings(FinetuneSettings):
-    """Normalised-softmax fine-tuning: one learned proxy vector per occupation."""
-
-    epochs: float = 2.0
-    max_seq_length: int = 24
-    proxy_learning_rate: float = 5e-3  # ``learning_rate`` is the encoder's
-    scale: float = 20.0  # inverse temperature of the cosine logits
-    margin: float = 0.0  # additive cosine margin on the true occupation (CosFace); 0: plain softmax
-    # Batches drawn from pools of this many batches sorted by token length, so short titles are not
-    # padded to the length of a task statement; 1: plain random batches.
-    length_group: int = 50
-
-
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, group: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch of full batches of indices into ``lengths``, each of texts of similar length.
-
-    As Hugging Face's ``LengthGroupedSampler``: shuffle, cut into pools of ``group`` batches,
-    sort each pool by length, cut it into batches, and shuffle the batches. Every index appears
-    at most once; the ``len % batch_size`` left over (a random set) wait for the next epoch.
-    """
-    order = rng.permutation(len(lengths))
-    pool_size = batch_size * max(1, group)
-    pools = [order[i : i + pool_size] for i in range(0, len(order), pool_size)]
-    sorted_order = np.concatenate([pool[np.argsort(lengths[pool], kind="stable")] for pool in pools])
-    n_full = max(1, len(sorted_order) // batch_size)
-    batches = [sorted_order[i * batch_size : (i + 1) * batch_size] for i in range(n_full)]
-    return [batches[i] for i in rng.permutation(n_full)]
-
-
-def finetune_proxy_softmax(
-    model: SentenceTransformer,
-    texts: list[str],
-    labels: np.ndarray,
-    init_proxies: np.ndarray,
-    settings: ProxySettings,
+def _mnrl_stage(
+    config: TrainConfig, encoder: SentenceTransformer, corpus: pd.DataFrame, taxonomy: Taxonomy
 ) -> dict[str, float]:
-    """Fine-tune ``model`` in place so each text's embedding is nearest its occupation's proxy.
-
-    The loss is cross-entropy over ``scale`` x cosine(embedding, proxy) for every occupation at
-    once: each step contrasts a text with all 1,016 codes (every other proxy is a negative), not
-    only with the texts of its batch. Proxies start
-    at ``init_proxies`` (the occupations' official-title embeddings) and are learned too.
-    """
-    import torch
-    import torch.nn.functional as F
-    from transformers import get_linear_schedule_with_warmup
-
-    device = model.device
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    n = len(texts)
-    steps_per_epoch = max(1, n // settings.batch_size)
-    total = settings.max_steps or max(1, int(round(settings.epochs * steps_per_epoch)))
-    proxies = torch.nn.Parameter(torch.tensor(init_proxies, dtype=torch.float32, device=device))
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in model.parameters() if p.requires_grad], "lr": settings.learning_rate},
-            {"params": [proxies], "lr": settings.proxy_learning_rate, "weight_decay": 0.0},
-        ],
-        weight_decay=0.01,
-    )
-    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
-    previous_length = model.max_seq_length
-    model.max_seq_length = settings.max_seq_length
-    log.info(
-        "Proxy-softmax fine-tuning on %d texts over %d codes, batch %d, %d steps (%.2f epochs), device=%s",
-        n, len(init_proxies), settings.batch_size, total, total / steps_per_epoch, device,
-    )
-    labels_t = torch.as_tensor(np.asarray(labels, dtype=np.int64))
-    tokens = model.tokenizer(texts, truncation=True, max_length=settings.max_seq_length)["input_ids"]
-    lengths = np.array([len(ids) for ids in tokens])
-    model.train()
-    progress = None
-    if settings.show_progress:
-        from tqdm.auto import tqdm
-
-        progress = tqdm(total=total, desc="fine-tune (proxy softmax)")
-    batches: list[np.ndarray] = []
-    losses: list[float] = []
-    started = time.perf_counter()
-    for step in range(total):
-        if not batches:
-            batches = length_grouped_batches(lengths, settings.batch_size, settings.length_group, rng)
-        batch = batches.pop()
-        features = model.tokenize([texts[i] for i in batch])
-        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
-        embeddings = F.normalize(model(features)["sentence_embedding"], dim=-1)
-        cosines = embeddings @ F.normalize(proxies, dim=-1).T
-        targets = labels_t[batch].to(device)
-        if settings.margin:
-            cosines = cosines - settings.margin * F.one_hot(targets, cosines.shape[1])
-        loss = F.cross_entropy(settings.scale * cosines, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        if progress is not None:
-            progress.update(1)
-        if (step + 1) % max(1, total // 20) == 0 or step + 1 == total:
-            log.info(
-                "fine-tune step %d/%d: loss %.3f (mean of the last %d), %.2f s/step",
-                step + 1, total, np.mean(losses[-50:]), min(50, len(losses)), (time.perf_counter() - started) / (step + 1),
-            )
-    if progress is not None:
-        progress.close()
-    model.max_seq_length = previous_length
-    model.eval()
-    metrics = {"train_loss": float(np.mean(losses[-50:])), "train_steps": float(total)}
-    log.info("Fine-tuning done: %s", metrics)
-    return metrics
+    """MNRL on (text, occupation title, sibling title) triples of ``config``'s views."""
+    anchors = corpus[corpus["source"].isin(config.finetune_sources)]
+    pairs = contrastive_pairs(anchors, taxonomy, config.max_pairs)
+    val_pairs = contrastive_pairs(anchors, taxonomy, min(2000, config.max_pairs or 2000), split="validation")
+    settings = objective_settings(config, FinetuneSettings)
+    return fit_mnrl(encoder, pairs, settings, validation_pairs=val_pairs if len(val_pairs) >= config.batch_size else None)

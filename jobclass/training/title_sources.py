@@ -28,9 +28,11 @@ from functools import lru_cache
 
 import pandas as pd
 
+from jobclass.evaluation.sets import excluded_titles, load_benchmark
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import clean_body, clean_title, normalize_title
 from jobclass.paths import DEMO_POSTINGS, RESOURCES_DIR
+from jobclass.pipeline.ingest import read_postings_file
 from jobclass.training.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -127,8 +129,6 @@ def is_benchmark_title(title: str, excluded: set[str]) -> bool:
 
 def posting_titles() -> list[str]:
     """The titles of every vendored USAJOBS posting (the real-postings benchmark draws from them)."""
-    from jobclass.store.postings import read_postings_file
-
     return [record.get("title") or "" for record in read_postings_file(DEMO_POSTINGS)]
 
 
@@ -138,8 +138,6 @@ def benchmark_title_keys(taxonomy: Taxonomy) -> set[str]:
     The frozen sets' (those of :func:`jobclass.evaluation.sets.excluded_titles`), the real-postings
     benchmark's (its untitled rows too) and, stricter, those of all the vendored postings it draws from.
     """
-    from jobclass.evaluation.sets import excluded_titles, load_benchmark
-
     titles = [*posting_titles()]
     for name in ("reported-titles", "composed-postings", "real-postings"):
         try:

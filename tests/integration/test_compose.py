@@ -203,6 +203,9 @@ def test_mounted_paths_exist_and_volumes_are_declared(compose):
     common = compose["x-airflow-common"]
     targets = {v.split(":")[1] for v in common["volumes"]}
     assert {"/opt/airflow/dags", "/opt/airflow/plugins"} <= targets
+    # The plugin only registers the app: its code (and the DAGs' glue) is the package, mounted over the
+    # image's editable install, so a change to jobclass/airflow/ is seen like a change to dags/.
+    assert "/opt/jobclass/jobclass" in targets
     # Bundles and predictions are shared by the workers and the API server.
     data_home = _env(compose["services"]["airflow-worker"])["JOBCLASS_HOME"]
     assert data_home in targets

@@ -37,11 +37,11 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-import jobclass.store.db
+import jobclass.store.engine
 from jobclass.paths import DEMO_POSTINGS
+from jobclass.pipeline.ingest import load_records
 from jobclass.pipeline.interval import classify_interval, finish_run, make_run_id, part_name
-from jobclass.store.db import DatabaseUnavailable, make_engine, wait_for_database
-from jobclass.store.postings import load_records
+from jobclass.store.engine import DatabaseUnavailable, make_engine, wait_for_database
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "dags") not in sys.path:  # the DAG's task functions (no Airflow import in them)
@@ -61,8 +61,8 @@ PASSWORD = "S3cret-Pa55word"
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Keep the library's backoff (and its retries) but in milliseconds, so tests stay fast."""
-    monkeypatch.setattr(jobclass.store.db, "DB_RETRY_MULTIPLIER", 0.01)
-    monkeypatch.setattr(jobclass.store.db, "DB_RETRY_MAX_WAIT_S", 0.05)
+    monkeypatch.setattr(jobclass.store.engine, "DB_RETRY_MULTIPLIER", 0.01)
+    monkeypatch.setattr(jobclass.store.engine, "DB_RETRY_MAX_WAIT_S", 0.05)
 
 
 def demo_records(n: int, prefix: str = "") -> list[dict]:
@@ -210,9 +210,9 @@ CHILD = textwrap.dedent(
 
     from jobclass.model.bundle import load_bundle
     from jobclass.pipeline.interval import classify_interval
-    from jobclass.store.db import make_engine
+    from jobclass.store.engine import make_engine
     import jobclass.pipeline.interval
-    import jobclass.pipeline.sinks
+    import jobclass.pipeline.parquet_sink
 
     url, bundle, out, start, end, chunk_size, top_k, mode, n = sys.argv[1:]
     n = int(n)
@@ -238,7 +238,7 @@ CHILD = textwrap.dedent(
             return self.inner.predict_frame(frame, top_k=top_k, **kwargs)
 
     real_write_part = jobclass.pipeline.interval.write_parquet_partition
-    real_write_table = jobclass.pipeline.sinks.pq.write_table
+    real_write_table = jobclass.pipeline.parquet_sink.pq.write_table
 
     def write_part(*args, **kwargs):  # chunk n: its SQL transaction committed, its part not written
         calls["parquet"] += 1
@@ -254,7 +254,7 @@ CHILD = textwrap.dedent(
         return real_write_table(table, where, **kwargs)
 
     jobclass.pipeline.interval.write_parquet_partition = write_part
-    jobclass.pipeline.sinks.pq.write_table = write_table
+    jobclass.pipeline.parquet_sink.pq.write_table = write_table
 
     engine = make_engine(url)
     classifier = KillingClassifier(load_bundle(bundle))
@@ -526,7 +526,7 @@ def test_corrupt_bundles_are_refused_and_the_champion_is_kept(engine, tiny_bundl
 @pytest.mark.slow
 def test_a_promotion_mid_run_does_not_change_the_runs_model_version(engine, tiny_classifier, tiny_bundle_path,
                                                                     tmp_path):
-    from jobclass.pipeline.nightly import classify, finish, plan, resolve_champion
+    from jobclass.pipeline.nightly import finish, plan, predict_chunk, resolve_champion
     from jobclass.store import registry
 
     v2_path = tmp_path / "v2"
@@ -538,9 +538,9 @@ def test_a_promotion_mid_run_does_not_change_the_runs_model_version(engine, tiny
     # As the nightly DAG does it: the champion resolved once, handed to every chunk task.
     model = resolve_champion(engine, bootstrap=False)
     chunks = plan(engine, model, DAY, NEXT_DAY, chunk_size=CHUNK)
-    results = [classify(engine, model, chunks[0], DAY, NEXT_DAY, top_k=TOP_K)]
+    results = [predict_chunk(engine, model, chunks[0], DAY, NEXT_DAY, top_k=TOP_K)]
     registry.promote(engine, "v2", "promoted by the weekly retrain while the nightly runs")
-    results += [classify(engine, model, c, DAY, NEXT_DAY, top_k=TOP_K) for c in chunks[1:]]
+    results += [predict_chunk(engine, model, c, DAY, NEXT_DAY, top_k=TOP_K) for c in chunks[1:]]
     summary = finish(engine, model, DAY, NEXT_DAY, results)
     assert (summary["status"], summary["model_version"], summary["rows_read"]) == ("success", "v1", N_POSTINGS)
     assert registry.get_champion(engine).version == "v2"

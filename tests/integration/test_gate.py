@@ -89,7 +89,7 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
     engine, tiny_bundle_path, tmp_path, home
 ):
     """The DAG's steps 5-8: a corrupt champion heads file fails the decision; nothing is promoted."""
-    from jobclass.pipeline import retrain as orch
+    from jobclass.pipeline import gate as orch
     from jobclass.pipeline.errors import GateFailedError
     from jobclass.store.registry import get_champion, get_model
 
@@ -97,14 +97,14 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
     challenger = _challenger(engine, tiny_bundle_path)
     training_set = _training_set(tmp_path)
 
-    evaluation = orch.evaluate_models(engine, challenger, training_set, PARAMS, tmp_path)
+    evaluation = orch.evaluate_models(engine, challenger, training_set, PARAMS)
     assert "BundleError" in evaluation["champion_error"] and evaluation["champion"] is None
     decision = orch.decide(evaluation, PARAMS)
     assert decision["promote"] is False and decision["failed"] is True and decision["forced"] is False
     assert f"champion {champion} could not be evaluated: BundleError" in decision["reason"]
     assert "re-run, or trigger with force_promote=true (jobclass train: --promote always)" in decision["reason"]
 
-    orch.keep_champion(engine, challenger, decision, PARAMS)
+    orch.keep_champion(engine, challenger, decision)
     with pytest.raises(GateFailedError, match="could not be evaluated"):
         orch.record_and_report(engine, challenger, evaluation, decision, PARAMS, training_set)
 
@@ -123,14 +123,14 @@ def test_a_champion_that_cannot_be_evaluated_fails_the_gate_and_is_recorded(
 def test_a_forced_promotion_over_an_unevaluable_champion_is_recorded_as_forced(
     engine, tiny_bundle_path, tmp_path, home
 ):
-    from jobclass.pipeline import retrain as orch
+    from jobclass.pipeline import gate as orch
     from jobclass.store.registry import get_champion, get_model
 
     champion = _corrupt_champion(engine, tiny_bundle_path, tmp_path)
     challenger = _challenger(engine, tiny_bundle_path)
     params = {**PARAMS, "force_promote": True}
 
-    result = orch.run_gate(engine, challenger, _training_set(tmp_path), params, tmp_path, origin="weekly retrain")
+    result = orch.run_gate(engine, challenger, _training_set(tmp_path), params, origin="weekly retrain")
 
     assert result["decision"] == "promoted (forced)"
     promoted = get_champion(engine)
@@ -211,12 +211,12 @@ def _labels(n: int, taxonomy) -> pd.DataFrame:
 def test_the_primary_gate_set_does_not_change_when_labels_are_added(engine, tiny_bundle_path, tmp_path, taxonomy):
     from jobclass.evaluation.benchmark import make_benchmark
     from jobclass.evaluation.sets import load_benchmark
-    from jobclass.pipeline import retrain as orch
+    from jobclass.pipeline import gate as orch
 
     challenger = {"version": "c", "path": str(tiny_bundle_path)}
-    without = orch.evaluate_models(engine, challenger, _training_set(tmp_path), PARAMS, tmp_path)
+    without = orch.evaluate_models(engine, challenger, _training_set(tmp_path), PARAMS)
     labels = _labels(40, taxonomy)
-    with_labels = orch.evaluate_models(engine, challenger, _training_set(tmp_path, labels), PARAMS, tmp_path)
+    with_labels = orch.evaluate_models(engine, challenger, _training_set(tmp_path, labels), PARAMS)
 
     frozen = load_benchmark("reported-titles", taxonomy).frame.sample(n=EVAL_LIMIT, random_state=0)
     assert without["benchmark_hash"] == with_labels["benchmark_hash"] == make_benchmark("x", frozen).content_hash
@@ -253,14 +253,14 @@ def _evaluation(primary: tuple[float, float], labels: tuple[float, float] | None
     ],
 )
 def test_held_out_labels_are_a_second_gate(primary, labels, rows, promote, words):
-    from jobclass.pipeline.retrain import decide
+    from jobclass.pipeline.gate import decide
 
     decision = decide(_evaluation(primary, labels, rows), {"gate_metric": "acc@1", "labels_tolerance": 0.02})
     assert decision["promote"] is promote and words in decision["reason"]
 
 
 def test_a_champion_without_a_score_never_promotes():
-    from jobclass.pipeline.retrain import decide
+    from jobclass.pipeline.gate import decide
 
     evaluation = {"challenger_version": "new", "champion_version": "old", "challenger": {"acc@1": 0.9}, "champion": None}
     decision = decide(evaluation, {})

@@ -33,7 +33,7 @@ def _load(engine, prefix: str, n: int, at: datetime) -> None:
     from itertools import islice
 
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.store.postings import load_records, read_postings_file
+    from jobclass.pipeline.ingest import load_records, read_postings_file
 
     records = [{**r, "id": f"{prefix}-{i}"} for i, r in enumerate(islice(read_postings_file(DEMO_POSTINGS), n))]
     load_records(engine, records, source="usajobs", ingested_at=at)
@@ -121,7 +121,7 @@ def test_fail_fast_fails_an_error_that_would_repeat_and_lets_a_transient_one_ret
     from jobclass.airflow.tasks import fail_fast
     from jobclass.model.bundle import BundleError
     from jobclass.pipeline.errors import NoChampionError, RunDidNotReconcile
-    from jobclass.store.db import DatabaseUnavailable
+    from jobclass.store.engine import DatabaseUnavailable
 
     for permanent in (
         NoChampionError("no champion"),

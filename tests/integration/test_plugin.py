@@ -47,7 +47,7 @@ def loader() -> CountingLoader:
 
 @pytest.fixture
 def client(engine, loader):
-    from jobclass_api import create_app
+    from jobclass.airflow.api.app import create_app
 
     app = create_app(engine_factory=lambda: engine, bundle_loader=loader, auth=None)
     with TestClient(app, raise_server_exceptions=False) as c:
@@ -172,7 +172,7 @@ def test_malformed_bodies_never_500(client, content, headers):
 
 
 def test_oversized_request_is_413_before_parsing(client):
-    from jobclass_api import MAX_REQUEST_BYTES
+    from jobclass.airflow.api.limits import MAX_REQUEST_BYTES
 
     big = json.dumps({"title": "Nurse", "body": "z" * MAX_REQUEST_BYTES}).encode()
     response = client.post("/predict", content=big, headers={"content-type": "application/json"})
@@ -198,7 +198,7 @@ def test_unknown_route_and_method(client):
 
 
 def test_database_down_is_a_503(loader):
-    from jobclass_api import create_app
+    from jobclass.airflow.api.app import create_app
 
     def broken_engine():
         raise ConnectionError("database is down")
@@ -230,7 +230,7 @@ def _token(auth_manager, username: str, role: str | None) -> str:
 
 @pytest.fixture
 def secured_client(auth_manager, engine, loader):
-    from jobclass_api import create_app
+    from jobclass.airflow.api.app import create_app
 
     app = create_app(engine_factory=lambda: engine, bundle_loader=loader)  # auth="airflow", the default
     with TestClient(app, raise_server_exceptions=False) as c:
@@ -263,7 +263,7 @@ def test_viewer_token_is_accepted(secured_client, auth_manager, engine, tiny_bun
 
 
 def test_oversized_request_refused_before_auth(secured_client):
-    from jobclass_api import MAX_REQUEST_BYTES
+    from jobclass.airflow.api.limits import MAX_REQUEST_BYTES
 
     response = secured_client.post(
         "/predict", content=b"x" * (MAX_REQUEST_BYTES + 1), headers={"content-type": "application/json"}
@@ -314,19 +314,18 @@ def test_mounted_in_the_airflow_api_server(
         purge_cached_app()
 
 
-def test_connection_url_conversion_matches_the_dags():
+def test_connection_url_conversion_matches_the_dags(monkeypatch):
+    """One path for the DAG tasks and the plugin: ``Connection.get`` -> ``url_from_connection``."""
     from airflow.sdk import Connection
-    from jobclass_api import connection_to_sqlalchemy_url as plugin_convert
 
-    from jobclass.airflow.connection import connection_to_sqlalchemy_url as dag_convert
+    from jobclass.airflow.connection import CONN_ID, database_url
+    from jobclass.store.db import url_from_connection
 
     cases = [
-        Connection.from_uri("postgresql://jc:s%40cret@db.example:5433/jobclass?sslmode=require", conn_id="jobclass_db"),
-        Connection.from_uri("postgres://postgres@127.0.0.1/jobclass", conn_id="jobclass_db"),
-        Connection(conn_id="jobclass_db", conn_type="sqlite", host="/tmp/x/jobclass.db"),
-        Connection(
-            conn_id="jobclass_db", conn_type="postgres", extra=json.dumps({"sqlalchemy_url": "sqlite:////tmp/y.db"})
-        ),
+        Connection.from_uri("postgresql://jc:s%40cret@db.example:5433/jobclass?sslmode=require", conn_id=CONN_ID),
+        Connection.from_uri("postgres://postgres@127.0.0.1/jobclass", conn_id=CONN_ID),
+        Connection(conn_id=CONN_ID, conn_type="sqlite", host="/tmp/x/jobclass.db"),
+        Connection(conn_id=CONN_ID, conn_type="postgres", extra=json.dumps({"sqlalchemy_url": "sqlite:////tmp/y.db"})),
     ]
     expected = [
         "postgresql+psycopg://jc:s%40cret@db.example:5433/jobclass?sslmode=require",
@@ -335,10 +334,14 @@ def test_connection_url_conversion_matches_the_dags():
         "sqlite:////tmp/y.db",
     ]
     for conn, want in zip(cases, expected, strict=True):
-        assert dag_convert(conn) == want
-        assert plugin_convert(conn) == want
+        assert url_from_connection(conn) == want
+        monkeypatch.setenv("AIRFLOW_CONN_JOBCLASS_DB", conn.as_json())  # what the plugin and the tasks read
+        assert database_url() == want
     with pytest.raises(ValueError, match="supports postgres and sqlite"):
-        dag_convert(Connection(conn_id="jobclass_db", conn_type="mysql", host="h"))
+        url_from_connection(Connection(conn_id=CONN_ID, conn_type="mysql", host="h"))
+    monkeypatch.delenv("AIRFLOW_CONN_JOBCLASS_DB")
+    monkeypatch.setenv("JOBCLASS_DATABASE_URL", "sqlite:////tmp/z.db")
+    assert database_url() == "sqlite:////tmp/z.db"  # no Connection: the default
 
 
 @pytest.mark.parametrize(

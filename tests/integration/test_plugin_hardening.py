@@ -20,7 +20,8 @@ from typing import Any
 import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
 import pytest
 from fastapi.testclient import TestClient
-from jobclass_api import create_app  # imported with Airflow's logging set up, before caplog attaches
+
+from jobclass.airflow.api.app import create_app
 
 MODEL_FIELDS = ("version", "status", "metrics", "benchmark_hash", "created_at", "promoted_at", "reason")
 GATE_TIMEOUT_S = 10.0  # a gate left shut opens by itself, so a regression fails instead of hanging

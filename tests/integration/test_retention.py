@@ -156,7 +156,7 @@ def registry_with_history(engine, home, monkeypatch, tmp_path):
 
 
 def test_the_prune_keeps_the_champion_recent_challengers_and_models_in_use(registry_with_history, caplog):
-    from jobclass.pipeline.retrain import prune_retention
+    from jobclass.pipeline.retention import prune_retention
     from jobclass.store.registry import get_champion
 
     engine, paths = registry_with_history
@@ -178,7 +178,7 @@ def test_the_prune_keeps_the_champion_recent_challengers_and_models_in_use(regis
 
 
 def test_the_prune_reads_its_retention_from_the_environment(registry_with_history, monkeypatch):
-    from jobclass.pipeline.retrain import prune_retention
+    from jobclass.pipeline.retention import prune_retention
 
     engine, paths = registry_with_history
     monkeypatch.setenv("JOBCLASS_KEEP_CHALLENGERS", "10")  # more than the 9 there are: all kept
@@ -194,7 +194,8 @@ def test_the_prune_reads_its_retention_from_the_environment(registry_with_histor
 
 def test_the_prune_deletes_old_workdirs_and_interrupted_saves_only(engine, home, caplog):
     from jobclass.paths import models_dir
-    from jobclass.pipeline.retrain import prune_retention, retrain_workdir
+    from jobclass.pipeline.retention import prune_retention
+    from jobclass.pipeline.retrain import retrain_workdir
 
     old, recent, current = retrain_workdir("old-run"), retrain_workdir("recent-run"), retrain_workdir("this-run")
     for path in (old, recent, current):

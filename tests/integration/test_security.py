@@ -117,18 +117,18 @@ SQL_WORDS = re.compile(
 # What may be formatted into SQL text, per file, and why it is safe. Nothing here comes from a
 # caller's data: values always travel as bind parameters (``:name``).
 ALLOWED = {
-    ("jobclass/store/db.py", "SQLITE_BUSY_TIMEOUT_MS"): "module int constant (PRAGMA takes no bind parameters)",
+    ("jobclass/store/engine.py", "SQLITE_BUSY_TIMEOUT_MS"): "module int constant (PRAGMA takes no bind parameters)",
     ("jobclass/store/postings.py", "_SELECT"): "module constant: the select list",
     ("jobclass/store/postings.py", "_IN_INTERVAL"): "module constant: the interval condition, with bind parameters",
     ("jobclass/store/postings.py", "' AND '.join(conditions)"): "constant condition strings with bind parameters",
     ("jobclass/store/registry.py", "_SELECT"): "module constant: the select list",
-    ("jobclass/pipeline/sinks.py", "', '.join(PREDICTION_TABLE_COLUMNS)"): "column names from a module constant",
-    ("jobclass/pipeline/sinks.py", "', '.join((':' + c for c in PREDICTION_TABLE_COLUMNS))"): "bind names from the same",
-    ("jobclass/pipeline/interval.py", "in_interval"): "a constant local fragment with bind parameters",
-    ("jobclass/pipeline/interval.py", "where"): "from _range_filter: constant column names and bind parameters",
-    ("jobclass/pipeline/interval.py", "id_where"): "from _range_filter: constant column names and bind parameters",
-    ("jobclass/pipeline/interval.py", "column"): "_range_filter's column: only ever the literals 'posting_id' or 'id'",
-    ("jobclass/pipeline/interval.py", "c"): "_range_filter's conditions: '<column> >= :id_from' / '< :id_to'",
+    ("jobclass/store/predictions.py", "', '.join(PREDICTION_TABLE_COLUMNS)"): "column names from a module constant",
+    ("jobclass/store/predictions.py", "', '.join((':' + c for c in PREDICTION_TABLE_COLUMNS))"): "bind names from the same",
+    ("jobclass/store/runs.py", "in_interval"): "a constant local fragment with bind parameters",
+    ("jobclass/store/runs.py", "where"): "from _range_filter: constant column names and bind parameters",
+    ("jobclass/store/runs.py", "id_where"): "from _range_filter: constant column names and bind parameters",
+    ("jobclass/store/runs.py", "column"): "_range_filter's column: only ever the literals 'posting_id' or 'id'",
+    ("jobclass/store/runs.py", "c"): "_range_filter's conditions: '<column> >= :id_from' / '< :id_to'",
 }
 MODULE_CONSTANTS = {"SQLITE_BUSY_TIMEOUT_MS", "_SELECT", "_IN_INTERVAL", "PREDICTION_TABLE_COLUMNS"}
 
@@ -190,7 +190,7 @@ def test_allow_listed_sql_fragments_are_constants():
                 names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
                 # only literals and other UPPER_CASE module constants ('c': a comprehension variable)
                 assert all(n == "c" or n.isupper() for n in names), (path.name, ast.unparse(node))
-    source = (REPO / "jobclass" / "classify.py").read_text(encoding="utf-8")
+    source = (REPO / "jobclass" / "store" / "runs.py").read_text(encoding="utf-8")
     calls = re.findall(r"_range_filter\(([^)]*)\)", source)
     assert calls and all(c in ("chunk", 'chunk, "id"') or c.startswith("chunk: dict") for c in calls), calls
 
@@ -278,16 +278,25 @@ def test_a_run_never_logs_or_stores_the_password(database_url, tiny_classifier, 
     engine.dispose()
 
 
-def test_dag_and_plugin_url_helpers_mask_passwords():
-    from jobclass.airflow.connection import safe_url
+def test_dag_and_plugin_url_helpers_mask_passwords(monkeypatch, caplog):
+    """The one URL helper masks the password; a Connection that gives no valid URL is named, never quoted."""
+    from jobclass.airflow.connection import database_url
+    from jobclass.store.db import masked_url
 
-    assert PASSWORD not in safe_url(f"postgresql+psycopg://u:{PASSWORD}@h:5432/db")
-    assert safe_url(f"not a url {PASSWORD}") == "<unparseable database URL>"
+    assert PASSWORD not in masked_url(f"postgresql+psycopg://u:{PASSWORD}@h:5432/db")
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("AIRFLOW_CONN_JOBCLASS_DB", f"postgresql://jobclass:{PASSWORD}@db.example:5432/jc")
+    assert PASSWORD in database_url() and PASSWORD not in caplog.text
+    bad = json.dumps({"conn_type": "postgres", "extra": {"sqlalchemy_url": f"not a url {PASSWORD}"}})
+    monkeypatch.setenv("AIRFLOW_CONN_JOBCLASS_DB", bad)
+    with pytest.raises(ValueError, match="does not give a valid SQLAlchemy URL") as info:
+        database_url()
+    assert PASSWORD not in "".join(traceback.format_exception(info.value)) and PASSWORD not in caplog.text
 
 
 def test_plugin_with_an_unreachable_connection_never_leaks_the_password(monkeypatch, caplog, capfd):
     """The API reads the ``jobclass_db`` Connection from the environment; the database is down."""
-    from jobclass_api import create_app
+    from jobclass.airflow.api.app import create_app
 
     monkeypatch.setenv("AIRFLOW_CONN_JOBCLASS_DB", f"postgresql://jobclass:{PASSWORD}@127.0.0.1:{closed_port()}/jc")
     caplog.set_level(logging.DEBUG)
@@ -305,7 +314,7 @@ def test_plugin_with_an_unreachable_connection_never_leaks_the_password(monkeypa
 # =============================================================================================
 @pytest.fixture
 def client(tmp_path):
-    from jobclass_api import create_app
+    from jobclass.airflow.api.app import create_app
 
     engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
     init_schema(engine)
@@ -315,7 +324,7 @@ def client(tmp_path):
 
 
 def _limit() -> int:
-    from jobclass_api import MAX_REQUEST_BYTES
+    from jobclass.airflow.api.limits import MAX_REQUEST_BYTES
 
     return MAX_REQUEST_BYTES
 

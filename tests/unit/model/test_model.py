@@ -151,30 +151,6 @@ def test_posting_temperature_sharpens_only_rows_with_a_body(tiny_classifier):
         assert sharp.loc[(posting, 1), "score"] > base.loc[(posting, 1), "score"]
 
 
-def test_posting_calibration_fits_weight_and_temperature(tiny_classifier, taxonomy):
-    from scipy.special import log_softmax
-
-    from jobclass.evaluation.composed import compose_postings
-    from jobclass.evaluation.scoring import benchmark_labels
-    from jobclass.training.train import BODY_WEIGHT_GRID, fit_posting_calibration
-
-    tasks = taxonomy.tasks.groupby("code").head(3)
-    codes = tasks["code"].drop_duplicates().iloc[:40]
-    tasks = tasks[tasks["code"].isin(codes)]
-    titles = taxonomy.occupations.set_index("code").loc[codes, "title"]
-    postings = compose_postings("test-postings", titles, pd.Series(tasks["task"].to_numpy(), index=tasks["code"]))
-    weight, scale = fit_posting_calibration(tiny_classifier, postings)
-    assert weight in BODY_WEIGHT_GRID and 0.1 <= scale <= 10.0
-
-    fitted = copy.copy(tiny_classifier)
-    fitted.settings = dataclasses.replace(tiny_classifier.settings, body_weight=weight)
-    Q, has_body = fitted.queries(postings.frame["title"].tolist(), postings.frame["body"].tolist())
-    assert has_body.all()
-    y = benchmark_labels(postings, fitted.codes)
-    logits = fitted.hybrid.logits(fitted.features(Q))
-    nll = lambda s: -log_softmax(s * logits, axis=1)[np.arange(len(y)), y].mean()  # noqa: E731
-    assert nll(scale) <= nll(1.0) + 1e-6
-
 
 def test_prior_correction_takes_the_training_prior_out():
     from jobclass.model.heads import LogisticHead, label_log_prior
@@ -189,36 +165,6 @@ def test_prior_correction_takes_the_training_prior_out():
     np.testing.assert_allclose(balanced[:, :3], np.log(1 / 3), rtol=1e-5)  # the seen labels are equal now
 
 
-def test_prior_correction_is_fitted_for_balanced_validation():
-    from jobclass.model.heads import LogisticHead, label_log_prior
-    from jobclass.training.train import PRIOR_CORRECTION_GRID, fit_prior_correction
-
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-
-    def sample(counts):
-        y = np.repeat(np.arange(3), counts)
-        return (centres[y] + rng.normal(scale=0.8, size=(len(y), 2))).astype(np.float32), y
-
-    X, y = sample([600, 60, 60])  # skewed, as O*NET's title counts are
-    X_val, y_val = sample([200, 200, 200])
-    head = LogisticHead.fit(X, y, 3)
-    strength = fit_prior_correction(head, X_val, y_val, [], label_log_prior(y, 3))
-    assert strength in PRIOR_CORRECTION_GRID and strength > 0
-
-    def balanced_accuracy(h):
-        hits = h.log_proba(X_val).argmax(1) == y_val
-        return np.mean([hits[y_val == k].mean() for k in range(3)])
-
-    assert balanced_accuracy(head.prior_corrected(label_log_prior(y, 3), strength)) > balanced_accuracy(head)
-
-
-def test_training_records_the_prior_corrections(tiny_classifier):
-    from jobclass.training.train import INDEX_COUNT_PENALTY_GRID, PRIOR_CORRECTION_GRID
-
-    assert tiny_classifier.metadata["prior_correction"] in PRIOR_CORRECTION_GRID
-    assert tiny_classifier.metadata["index_count_penalty"] in INDEX_COUNT_PENALTY_GRID
-    assert tiny_classifier.index.count_penalty == pytest.approx(tiny_classifier.metadata["index_count_penalty"])
 
 
 def test_index_count_penalty_offsets_labels_with_many_entries():

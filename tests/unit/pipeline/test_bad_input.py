@@ -178,9 +178,10 @@ def test_hostile_batch_is_predicted_or_rejected(tiny_classifier):
 
 @pytest.mark.slow
 def test_hostile_postings_end_to_end_through_the_database(database_url, tiny_classifier, tmp_path):
+    from jobclass.pipeline.ingest import load_postings_stats
     from jobclass.pipeline.interval import classify_interval
-    from jobclass.store.db import init_schema, make_engine
-    from jobclass.store.postings import load_postings_stats
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     engine = make_engine(database_url)
     init_schema(engine)

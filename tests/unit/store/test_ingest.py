@@ -19,10 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from jobclass.paths import DEMO_POSTINGS
+from jobclass.pipeline.ingest import load_postings_stats, load_records
 from jobclass.pipeline.interval import classify_interval, plan_chunks
 from jobclass.pipeline.validation import MAX_BODY_CHARS
-from jobclass.store.db import format_ts, init_schema, make_engine, schema_path, schema_statements, utc_now
-from jobclass.store.postings import load_postings_stats, load_records
+from jobclass.store.engine import format_ts, make_engine, utc_now
+from jobclass.store.schema import init_schema, schema_path, schema_statements
 
 SINCE = "2000-01-01"  # an interval start before every load of these tests
 

@@ -242,10 +242,11 @@ def test_every_query_has_a_known_answer_test():
 @pytest.fixture
 def classified(database_url, tiny_classifier, tiny_bundle_path, tmp_path):
     """20 USAJOBS postings classified by the champion and by a disagreeing challenger."""
+    from jobclass.pipeline.ingest import load_postings_file
     from jobclass.pipeline.interval import classify_interval
     from jobclass.store import registry
-    from jobclass.store.db import init_schema, make_engine
-    from jobclass.store.postings import load_postings_file
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     engine = make_engine(database_url)
     init_schema(engine)

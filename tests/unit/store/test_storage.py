@@ -18,16 +18,18 @@ import sqlalchemy as sa
 
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.paths import DEMO_POSTINGS
+from jobclass.pipeline.ingest import load_postings_file, load_postings_stats
 from jobclass.pipeline.interval import classify_interval, make_run_id, part_name, plan_chunks
-from jobclass.pipeline.sinks import (
+from jobclass.pipeline.parquet_sink import (
     PARQUET_SCHEMA,
     read_parquet_metadata,
     stamp_predictions,
-    write_chunk_sql,
     write_parquet_partition,
 )
-from jobclass.store.db import format_ts, init_schema, make_engine, masked_url, normalize_url, schema_statements, to_utc
-from jobclass.store.postings import count_postings, iter_postings, load_postings_file, load_postings_stats
+from jobclass.store.engine import format_ts, make_engine, masked_url, normalize_url, to_utc
+from jobclass.store.postings import chunk_starts, read_posting_range
+from jobclass.store.predictions import write_chunk_sql
+from jobclass.store.schema import init_schema, schema_statements
 
 DAY = "2026-11-25"
 NEXT_DAY = "2026-11-26"
@@ -96,7 +98,7 @@ def test_timestamps_have_one_fixed_utc_format():
 
 
 def test_schema_splits_into_statements():
-    from jobclass.store.db import schema_path
+    from jobclass.store.schema import schema_path
 
     statements = schema_statements(schema_path().read_text(encoding="utf-8"))
     assert statements and all(s.upper().startswith(("CREATE", "ALTER TABLE")) for s in statements)
@@ -112,7 +114,7 @@ def test_schema_is_idempotent_and_complete(engine):
 
 
 def test_a_bad_database_url_fails_with_what_to_check(tmp_path):
-    from jobclass.store.db import DatabaseUnavailable, wait_for_database
+    from jobclass.store.engine import DatabaseUnavailable, wait_for_database
 
     engine = make_engine("postgresql://nobody:hunter2@127.0.0.1:1/none")
     with pytest.raises(DatabaseUnavailable) as info:
@@ -163,17 +165,19 @@ def test_incremental_reads_are_bounded_keyset_pages(engine, tmp_path):
     records = [{"id": f"p{i:04d}", "title": f"Job {i}", "body": "Do the work"} for i in range(53)]
     load_postings_file(engine, write_jsonl(tmp_path / "a.jsonl", records[:40]), ingested_at=f"{DAY}T23:59:59Z")
     load_postings_file(engine, write_jsonl(tmp_path / "b.jsonl", records[40:]), ingested_at=f"{NEXT_DAY}T00:00:00Z")
-    pages = list(iter_postings(engine, DAY, NEXT_DAY, chunk_size=7))
+    starts, total = chunk_starts(engine, DAY, NEXT_DAY, chunk_size=7)
+    assert total == 40 and starts == [f"p{i:04d}" for i in range(0, 40, 7)]
+    bounds = zip(starts, [*starts[1:], None], strict=True)
+    pages = [read_posting_range(engine, DAY, NEXT_DAY, first, after) for first, after in bounds]
     assert [len(p) for p in pages] == [7] * 5 + [5]
     ids = [i for p in pages for i in p["posting_id"]]
     assert ids == sorted(ids) == [f"p{i:04d}" for i in range(40)]  # [start, end): the next day's are out
-    assert count_postings(engine, DAY, NEXT_DAY) == 40 and count_postings(engine, NEXT_DAY, "2026-11-27") == 13
-    assert list(iter_postings(engine, "2026-11-01", "2026-11-02")) == []
+    assert chunk_starts(engine, NEXT_DAY, "2026-11-27", chunk_size=100) == (["p0040"], 13)
+    assert chunk_starts(engine, "2026-11-01", "2026-11-02", chunk_size=7) == ([], 0)
+    assert read_posting_range(engine, "2026-11-01", "2026-11-02", None, None).empty
 
 
 def test_chunk_plan_partitions_the_interval(engine, tmp_path):
-    from jobclass.store.postings import read_posting_range
-
     load_postings_file(
         engine,
         write_jsonl(tmp_path / "a.jsonl", [{"id": f"q{i:03d}", "title": "t"} for i in range(23)]),

@@ -48,7 +48,7 @@ def test_proxy_softmax_improves_titles_it_never_saw(taxonomy):
     does nothing, or that only memorises its training texts, fails."""
     from jobclass.model.cleaning import clean_title
     from jobclass.model.encoder import encode, load_encoder
-    from jobclass.training.finetune import ProxySettings, finetune_proxy_softmax
+    from jobclass.training.objectives import ProxySettings, fit_proxy_softmax
 
     codes, train, held = held_out_split(taxonomy)
     assert not set(train["text"]) & set(held["text"]) and len(held) == HELD_OUT_PER_CODE * len(codes)
@@ -58,7 +58,7 @@ def test_proxy_softmax_improves_titles_it_never_saw(taxonomy):
     before_accuracy, before_nll = nearest_title_scores(encoder, held_texts, held_labels, official)
 
     settings = ProxySettings(max_steps=12, batch_size=16, learning_rate=1e-4, show_progress=False)
-    metrics = finetune_proxy_softmax(
+    metrics = fit_proxy_softmax(
         encoder, train["text"].tolist(), train["label"].to_numpy(), encode(encoder, official), settings
     )
     assert metrics["train_steps"] == 12 and np.isfinite(metrics["train_loss"])
@@ -72,7 +72,7 @@ def test_proxy_softmax_improves_titles_it_never_saw(taxonomy):
 
 
 def test_length_grouped_batches_cover_an_epoch_once_with_similar_lengths():
-    from jobclass.training.finetune import length_grouped_batches
+    from jobclass.training.objectives import length_grouped_batches
 
     lengths = np.random.default_rng(1).integers(3, 25, size=1000)
     batches = length_grouped_batches(lengths, 32, 10, np.random.default_rng(0))
@@ -91,15 +91,17 @@ def test_length_grouped_batches_cover_an_epoch_once_with_similar_lengths():
 def test_unknown_objective_is_refused(taxonomy):
     from dataclasses import replace
 
-    from jobclass.training.train import TrainConfig, finetune, training_corpus
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.dataset import training_corpus
+    from jobclass.training.finetune import finetune
 
-    config = replace(TrainConfig.tiny(), finetune_objective="triplet")
+    config = replace(TrainConfig.recipe("tiny"), finetune_objective="triplet")
     with pytest.raises(ValueError, match="finetune_objective"):
         finetune(config, training_corpus(config, taxonomy), taxonomy)
 
 
 def test_the_default_recipe_is_proxy_softmax_on_titles_and_tasks_and_the_others_stay_available():
-    from jobclass.training.train import TrainConfig
+    from jobclass.training.config import TrainConfig
 
     assert TrainConfig.recipe("default").finetune_objective == "proxy"
     mnrl = TrainConfig.recipe("mnrl")

@@ -34,9 +34,10 @@ def changed_tensors(a, b) -> int:
 @pytest.mark.slow
 def test_bootstrap_recipe_trains_a_calibrated_model_on_the_untuned_encoder(taxonomy, caplog):
     from jobclass.model.encoder import load_encoder
-    from jobclass.training.train import TrainConfig, bootstrap_model
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.train import bootstrap_model
 
-    config = replace(TrainConfig.bootstrap(), max_per_code=1, benchmark_limit=100, show_progress=False)
+    config = replace(TrainConfig.recipe("bootstrap"), max_per_code=1, benchmark_limit=100, show_progress=False)
     with caplog.at_level(logging.WARNING, logger="jobclass.training.train"):
         classifier = bootstrap_model(taxonomy, config)
     assert "bootstrapping the light 'bootstrap' model" in caplog.text
@@ -79,8 +80,9 @@ def sibling_margin(encoder, pairs: pd.DataFrame) -> float:
 def test_mnrl_recipe_fine_tunes_the_encoder_and_improves_held_out_pairs(taxonomy):
     from jobclass.model.cleaning import clean_title
     from jobclass.model.encoder import load_encoder
+    from jobclass.training.config import TrainConfig
     from jobclass.training.corpus import contrastive_pairs
-    from jobclass.training.train import TrainConfig, finetune
+    from jobclass.training.finetune import finetune
 
     codes, corpus, held = tiny_title_corpus(taxonomy)
     official = [clean_title(taxonomy.title_of[c]) for c in codes]

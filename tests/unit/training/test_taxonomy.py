@@ -74,7 +74,8 @@ def test_composed_postings_use_held_out_tasks_only(taxonomy):
 
 
 def test_fine_tuning_sees_training_tasks_but_no_validation_or_benchmark_task(taxonomy):
-    from jobclass.training.train import TrainConfig, proxy_training_rows
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.finetune import proxy_training_rows
 
     corpus = build_corpus(taxonomy, excluded_titles(taxonomy))
     rows = proxy_training_rows(TrainConfig(), corpus)

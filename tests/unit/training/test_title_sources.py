@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from jobclass.model.cleaning import normalize_title
+from jobclass.training.config import TrainConfig
 from jobclass.training.corpus import CORPUS_COLUMNS, add_extra_titles
+from jobclass.training.dataset import INDEX_SOURCES, index_sources, training_corpus
 from jobclass.training.taxonomy import Taxonomy
 from jobclass.training.title_sources import (
     LABELLED_SOURCES,
@@ -27,7 +29,6 @@ from jobclass.training.title_sources import (
     read_source,
     same_series_pairs,
 )
-from jobclass.training.train import INDEX_SOURCES, TrainConfig, index_sources, training_corpus
 
 MAX_VENDORED_BYTES = 5_000_000
 
@@ -222,7 +223,7 @@ def test_train_model_indexes_and_reports_the_extra_titles(small_taxonomy: Taxono
     from jobclass.training.train import train_model
 
     config = replace(
-        TrainConfig.tiny(), finetune=False, benchmarks=(), extra_title_sources=("dol_h2",), extra_titles_max_per_code=3,
+        TrainConfig.recipe("tiny"), finetune=False, benchmarks=(), extra_title_sources=("dol_h2",), extra_titles_max_per_code=3,
     )
     classifier = train_model(config, small_taxonomy)
     added = classifier.metadata["extra_titles"]["dol_h2"]
@@ -234,9 +235,9 @@ def test_train_model_indexes_and_reports_the_extra_titles(small_taxonomy: Taxono
 
 @pytest.mark.slow
 def test_pair_sources_fine_tune_before_the_main_objective(small_taxonomy: Taxonomy) -> None:
-    from jobclass.training.train import finetune
+    from jobclass.training.finetune import finetune
 
-    config = replace(TrainConfig.tiny(), finetune_pair_sources=("usajobs_series",), pair_max_steps=2)
+    config = replace(TrainConfig.recipe("tiny"), finetune_pair_sources=("usajobs_series",), pair_max_steps=2)
     encoder, metrics = finetune(config, training_corpus(config, small_taxonomy), small_taxonomy)
     assert metrics["pairs_train_steps"] == 2 and metrics["pairs"] > 1000 and np.isfinite(metrics["pairs_train_loss"])
     assert metrics["train_steps"] == config.max_steps  # then the proxy softmax, as without pairs

@@ -1,0 +1,68 @@
+"""A model bundle saved before the re-layout (commit d79e02e, flat modules) loads and predicts the same.
+
+The fixture and how it was made: ``tests/fixtures/make_bundle_d79e02e.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+BUNDLE = FIXTURES / "bundle_d79e02e"
+EXPECTED = FIXTURES / "bundle_d79e02e.expected.json"
+
+
+def restore_bundle(target: Path) -> Path:
+    """The fixture as ``save_bundle`` wrote it: heads un-gzipped, the encoder weights re-created.
+
+    The bundle's recipe is ``bootstrap``: its encoder is the untuned base MiniLM, so its weights are
+    the base model saved again; their SHA-256 must be the one the old code recorded.
+    """
+    from jobclass.hashing import file_sha256
+    from jobclass.model.encoder import load_encoder
+
+    shutil.copytree(BUNDLE, target)
+    with gzip.open(target / "heads.safetensors.gz") as src, open(target / "heads.safetensors", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (target / "heads.safetensors.gz").unlink()
+    base = target.parent / "base_encoder"
+    load_encoder(device="cpu").save(str(base))
+    shutil.copy(base / "model.safetensors", target / "encoder" / "model.safetensors")
+    recorded = json.loads((target / "metadata.json").read_text())["files"]["encoder/model.safetensors"]
+    assert file_sha256(target / "encoder" / "model.safetensors") == recorded, (
+        "re-saving the base MiniLM no longer gives the bytes of d79e02e (a sentence-transformers or "
+        "safetensors upgrade?): re-make the fixture with tests/fixtures/make_bundle_d79e02e.py"
+    )
+    return target
+
+
+@pytest.mark.slow
+def test_a_bundle_saved_before_the_relayout_loads_and_predicts_the_same(tmp_path):
+    from jobclass.model.bundle import load_bundle, verify_bundle
+
+    path = restore_bundle(tmp_path / "bundle_d79e02e")
+    verify_bundle(path)
+    classifier = load_bundle(path)
+    expected = json.loads(EXPECTED.read_text())
+    assert classifier.version == expected["version"]
+    assert classifier.settings.encoder_backend == expected["backend"]
+    for case in expected["predictions"]:
+        got = classifier.predict(case["title"], case["body"], top_k=5)
+        assert [p.code for p in got] == [code for code, _ in case["top5"]], case["title"] or case["body"]
+        assert [float(p.score) for p in got] == pytest.approx([score for _, score in case["top5"]], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_a_bundle_saved_before_the_relayout_can_be_registered_and_promoted(tmp_path, engine):
+    from jobclass.store.registry import get_champion, promote, register_model
+
+    path = restore_bundle(tmp_path / "bundle_d79e02e")
+    version = json.loads((path / "metadata.json").read_text())["version"]
+    register_model(engine, version, str(path), metrics={}, benchmark_hash="")
+    promote(engine, version, "a bundle saved by d79e02e")
+    assert get_champion(engine).version == version
