@@ -35,8 +35,8 @@ RUN --mount=type=secret,id=pip_index_url,env=PIP_INDEX_URL \
     pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" "apache-airflow==${AIRFLOW_VERSION}" \
         -r /opt/jobclass/requirements.txt -c /opt/jobclass/constraints.txt
 
-# The package with its vendored resources, and the SQL (schema and example queries). An editable
-# install keeps sql/ beside the package, where jobclass.store.db looks for schema.sql.
+# The package with its vendored resources (the schema is packaged as jobclass/store/schema.sql), and
+# sql/ for analysts: the example queries, with sql/schema.sql a link to the packaged schema.
 COPY --chown=airflow:0 pyproject.toml README.md /opt/jobclass/
 COPY --chown=airflow:0 jobclass /opt/jobclass/jobclass
 COPY --chown=airflow:0 sql /opt/jobclass/sql

@@ -51,7 +51,7 @@ def child_accuracy(n: int, model: str, settings: dict) -> dict:
 def child_chunk(n: int, model: str, settings: dict) -> dict:
     """Classify one planned chunk of a shared database, starting when the parent says go."""
     from jobclass.pipeline.interval import classify_chunk
-    from jobclass.store.db import make_engine
+    from jobclass.store.engine import make_engine
 
     classifier = throughput.load_model(model, settings)
     Path(settings["ready"]).touch()
@@ -85,9 +85,10 @@ def run(kind: str, n: int, model: str, settings: dict) -> dict:
 
 def parallel_tasks(n: int, model: str, settings: dict, tasks: int) -> dict:
     """``tasks`` processes classify the interval's chunks at once; postings/s over the wall time."""
+    from jobclass.pipeline.ingest import load_records
     from jobclass.pipeline.interval import finish_run, plan_chunks, start_run
-    from jobclass.store.db import init_schema, make_engine
-    from jobclass.store.postings import load_records
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     with tempfile.TemporaryDirectory() as tmp:
         database = f"sqlite:///{tmp}/bench.db"

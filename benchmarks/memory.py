@@ -51,7 +51,7 @@ def peak_rss_mb() -> float:
 def child(database: str, bundle: str, out_dir: str, chunk_size: int) -> None:
     from jobclass.model.bundle import load_bundle
     from jobclass.pipeline.interval import classify_interval
-    from jobclass.store.db import make_engine
+    from jobclass.store.engine import make_engine
 
     t0 = time.perf_counter()
     classifier = load_bundle(bundle)
@@ -90,8 +90,9 @@ def synthetic_postings(path: Path, n: int) -> Path:
 def resolve_bundle(bundle: str | None, work: Path) -> str:
     if bundle:
         return bundle
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
     from jobclass.store.registry import get_champion
+    from jobclass.store.schema import init_schema
 
     engine = make_engine()
     init_schema(engine)
@@ -108,8 +109,9 @@ def resolve_bundle(bundle: str | None, work: Path) -> str:
 
 
 def measure(n: int, bundle: str, work: Path, chunk_size: int) -> dict:
-    from jobclass.store.db import init_schema, make_engine
-    from jobclass.store.postings import load_postings_file
+    from jobclass.pipeline.ingest import load_postings_file
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     case = work / f"n{n}"
     case.mkdir()

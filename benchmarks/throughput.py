@@ -44,7 +44,7 @@ def peak_rss_mib() -> float:
 def postings(n: int) -> list[dict]:
     """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a unit."""
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.store.postings import read_postings_file
+    from jobclass.pipeline.ingest import read_postings_file
 
     base = list(read_postings_file(DEMO_POSTINGS))
     out = []
@@ -62,7 +62,7 @@ def posting_frame(n: int):
     """The postings as the pipeline reads them: posting_id, title, body."""
     import pandas as pd
 
-    from jobclass.store.postings import posting_row
+    from jobclass.pipeline.ingest import posting_row
 
     rows = [posting_row(r, default_source="bench", ingested_at=INTERVAL[0]) for r in postings(n)]
     return pd.DataFrame({"posting_id": [r["id"] for r in rows], "title": [r["title"] for r in rows], "body": [r["body"] for r in rows]})
@@ -81,9 +81,10 @@ def load_model(model: str, settings: dict):
 
 
 def child_pipeline(n: int, model: str, settings: dict) -> dict:
+    from jobclass.pipeline.ingest import load_records
     from jobclass.pipeline.interval import classify_interval
-    from jobclass.store.db import init_schema, make_engine
-    from jobclass.store.postings import load_records
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     classifier = load_model(model, settings)
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,8 +147,9 @@ def run_child(kind: str, n: int, model: str, settings: dict | None = None, scrip
 
 
 def champion_path() -> str:
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
     from jobclass.store.registry import get_champion
+    from jobclass.store.schema import init_schema
 
     engine = make_engine()
     init_schema(engine)

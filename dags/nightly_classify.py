@@ -112,10 +112,10 @@ def jobclass_nightly_classify():
     def classify_chunk(chunk: dict, model: dict, interval: dict, params=None) -> dict:
         from jobclass.airflow.connection import engine
         from jobclass.airflow.tasks import fail_fast
-        from jobclass.pipeline.nightly import classify
+        from jobclass.pipeline.nightly import predict_chunk
 
         with fail_fast():
-            return classify(engine(), model, chunk, interval["start"], interval["end"], top_k=int(params["top_k"]))
+            return predict_chunk(engine(), model, chunk, interval["start"], interval["end"], top_k=int(params["top_k"]))
 
     # none_failed_min_one_success: skipped, not run, when resolve_interval skipped the whole run.
     @task(outlets=[PREDICTIONS_ASSET], trigger_rule="none_failed_min_one_success", multiple_outputs=False)

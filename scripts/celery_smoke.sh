@@ -154,7 +154,7 @@ if [ -n "${SMOKE_BUNDLE:-}" ]; then  # reuse a saved bundle instead of training 
   "$PY" - "$JC_URL" "$SMOKE_BUNDLE" <<'EOF'
 import sys
 from jobclass.model.bundle import read_metadata
-from jobclass.store.db import make_engine
+from jobclass.store.engine import make_engine
 from jobclass.store.registry import promote, register_model
 engine = make_engine(sys.argv[1])
 version = read_metadata(sys.argv[2])["version"]

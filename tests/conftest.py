@@ -55,9 +55,10 @@ def taxonomy():
 def tiny_bundle_path(tmp_path_factory: pytest.TempPathFactory, taxonomy) -> Path:
     """A real (tiny) model bundle: MiniLM fine-tuned for a few steps, heads on a small corpus."""
     from jobclass.model.bundle import save_bundle
-    from jobclass.training.train import TrainConfig, train_model
+    from jobclass.training.config import TrainConfig
+    from jobclass.training.train import train_model
 
-    config = TrainConfig.tiny()
+    config = TrainConfig.recipe("tiny")
     classifier = train_model(config, taxonomy=taxonomy)
     path = tmp_path_factory.mktemp("models") / classifier.version
     save_bundle(classifier, path)
@@ -105,7 +106,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
 @pytest.fixture
 def engine(database_url: str):
     """An engine on the fresh ``database_url`` with the jobclass schema."""
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     eng = make_engine(database_url)
     init_schema(eng)

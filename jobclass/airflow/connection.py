@@ -3,7 +3,7 @@
 The one path from Airflow to the database, for the DAG tasks and the API plugin alike:
 ``Connection.get(CONN_ID)`` (the Task SDK's lookup, which reads the task's Connections through the
 execution API in a worker and the secrets backends and metastore in the API server) ->
-:func:`jobclass.store.db.url_from_connection` -> :func:`jobclass.store.db.make_engine`.
+:func:`jobclass.store.engine.url_from_connection` -> :func:`jobclass.store.engine.make_engine`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def database_url() -> str:
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from jobclass.store.db import masked_url, url_from_connection
+    from jobclass.store.engine import masked_url, url_from_connection
 
     try:
         conn = Connection.get(CONN_ID)
@@ -47,7 +47,8 @@ def database_url() -> str:
 
 def engine():
     """A SQLAlchemy engine on :func:`database_url` with the jobclass schema in place (idempotent)."""
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     eng = make_engine(database_url())
     init_schema(eng)

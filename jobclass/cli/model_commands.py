@@ -80,8 +80,8 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
     """An explicit bundle, else the registry's champion; the error says what to run."""
     if model is not None:
         return model
-    from jobclass.store.db import open_database
     from jobclass.store.registry import get_champion
+    from jobclass.store.schema import open_database
 
     champion = get_champion(open_database(database_url))
     if champion is None:
@@ -130,7 +130,7 @@ def register_and_gate(
     database_url: str | None,
     eval_limit: int | None = None,
 ) -> dict[str, Any]:
-    """Register the new model, then the weekly retrain's gate (:func:`jobclass.pipeline.retrain.run_gate`).
+    """Register the new model, then the weekly retrain's gate (:func:`jobclass.pipeline.gate.run_gate`).
 
     Both models are scored now on the same frozen reported-titles set (one hash): a champion score
     stored earlier, possibly on another subset or benchmark version, is never compared against.
@@ -138,15 +138,15 @@ def register_and_gate(
     Raises :class:`jobclass.pipeline.errors.GateFailedError` (after recording) when the champion
     cannot be evaluated.
     """
-    from jobclass.pipeline.retrain import retrain_workdir, run_gate
-    from jobclass.store.db import open_database
+    from jobclass.pipeline.gate import run_gate
     from jobclass.store.registry import register_model
+    from jobclass.store.schema import open_database
 
     engine = open_database(database_url)
     register_model(engine, version, path, metadata.get("metrics", {}), metadata.get("benchmark_hash"))
     params = {"eval_limit": eval_limit, "force_promote": promote == "always", "dry_run": promote == "never"}
     challenger = {"version": version, "path": str(path)}
-    result = run_gate(engine, challenger, None, params, retrain_workdir(f"train-{version}"), origin="jobclass train")
+    result = run_gate(engine, challenger, None, params, origin="jobclass train")
     colour = "green" if result["decision"].startswith("promoted") else "yellow"
     console.print(f"[{colour}]{version}: {result['decision']}[/{colour}] ({result['reason']})")
     console.print(f"Report: {result['report']}")

@@ -387,7 +387,6 @@ def run_gate(
     challenger: dict,
     training_set: dict | None,
     params: dict[str, Any],
-    workdir: Any = None,  # TEMP re-layout: unused (the evaluation no longer goes through a file)
     *,
     origin: str,
 ) -> dict:

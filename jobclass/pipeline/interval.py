@@ -44,7 +44,6 @@ from jobclass.store import runs as run_store
 from jobclass.store.engine import TimeLike, format_ts, to_utc, utc_now, with_db_retry
 from jobclass.store.postings import chunk_starts, read_posting_range, settle_ingest
 from jobclass.store.predictions import write_chunk_sql
-from jobclass.store.runs import list_runs  # noqa: F401  # TEMP re-layout alias (plugins/jobclass_api.py)
 
 log = logging.getLogger(__name__)
 

@@ -187,4 +187,3 @@ def record_failure(engine, model: dict | None, start: datetime | str, end: datet
     return run
 
 
-classify = predict_chunk  # TEMP re-layout alias (dags/nightly_classify.py)

@@ -143,6 +143,3 @@ def params_dict(params: Any) -> dict[str, Any]:
     """Plain values from Airflow's ParamsDict (or any mapping)."""
     return {k: params[k] for k in params} if params is not None else {}
 
-
-# TEMP re-layout alias: the gate moved to jobclass.pipeline.gate (jobclass/cli/model_commands.py, tests/integration/test_dags.py).
-from jobclass.pipeline.gate import decide, run_gate  # noqa: E402, F401  # TEMP re-layout alias

@@ -176,29 +176,3 @@ def read_posting_range(
     with engine.connect() as conn:
         rows = conn.execute(sa.text(f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY id"), params).fetchall()
     return _frame(rows)
-
-
-# TEMP re-layout alias: reading files and loading them moved to jobclass.pipeline.ingest.
-_MOVED_TO_INGEST = frozenset(
-    {
-        "ID_FIELDS",
-        "LoadReject",
-        "LoadStats",
-        "file_format",
-        "load_entries",
-        "load_postings_file",
-        "load_postings_stats",
-        "load_records",
-        "posting_row",
-        "read_postings_entries",
-        "read_postings_file",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:  # TEMP re-layout alias
-    if name in _MOVED_TO_INGEST:
-        from jobclass.pipeline import ingest
-
-        return getattr(ingest, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

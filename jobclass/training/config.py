@@ -77,10 +77,6 @@ class TrainConfig:
         """The config of a named recipe (see :data:`jobclass.training.recipes.RECIPES`)."""
         return cls(name=name, **get_recipe(name).overrides)
 
-    @classmethod
-    def tiny(cls) -> TrainConfig:  # TEMP re-layout alias: TrainConfig.recipe("tiny") (tests/conftest.py)
-        return cls.recipe("tiny")
-
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
     """``config`` with each override that is not None (unset CLI flags and DAG params keep the recipe's)."""

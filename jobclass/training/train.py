@@ -31,11 +31,8 @@ from jobclass.model.encoder import load_encoder
 from jobclass.model.heads import HybridScorer
 from jobclass.training import calibration
 from jobclass.training.config import TrainConfig
-from jobclass.training.config import (
-    with_overrides as with_overrides,  # TEMP re-layout alias (jobclass/pipeline/retrain.py)
-)
 from jobclass.training.dataset import EncodedCorpus, encode_corpus, index_sources, training_corpus
-from jobclass.training.finetune import finetune, finetune_to_dir
+from jobclass.training.finetune import finetune
 from jobclass.training.fit_heads import Heads, correct_heads, fit_heads, fit_hybrid
 from jobclass.training.taxonomy import Taxonomy, load_taxonomy
 
@@ -43,8 +40,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
-
-finetune_stage = finetune_to_dir  # TEMP re-layout alias: jobclass.training.finetune.finetune_to_dir (jobclass/pipeline/retrain.py)
 
 
 def train_model(

@@ -128,7 +128,8 @@ def retrain(airflow_db):  # noqa: F811
 @pytest.fixture
 def jobclass_env(database_url, tmp_path, monkeypatch):
     """The jobclass database as the ``jobclass_db`` Connection, and a fresh data home."""
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     monkeypatch.setenv("JOBCLASS_HOME", str(tmp_path / "home"))
     for key, value in airflow_connection_env(database_url).items():
@@ -144,7 +145,7 @@ def _load_demo_postings(engine, n: int = 40) -> None:
     from itertools import islice
 
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.store.postings import load_records, read_postings_file
+    from jobclass.pipeline.ingest import load_records, read_postings_file
 
     records = list(islice(read_postings_file(DEMO_POSTINGS), n + 6))
     load_records(engine, records[:n], source="usajobs", ingested_at=INTERVAL_START + timedelta(hours=3))
@@ -482,7 +483,7 @@ def test_nightly_refuses_invalid_params(nightly):
     ],
 )
 def test_gate_decision(airflow_db, evaluation, params, promote, words):  # noqa: F811
-    from jobclass.pipeline.retrain import decide
+    from jobclass.pipeline.gate import decide
 
     decision = decide(evaluation, {"gate_metric": "acc@1", "min_improvement": 0.005, **params})
     assert decision["promote"] is promote

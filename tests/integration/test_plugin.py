@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 @pytest.fixture
 def engine(database_url):
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     eng = make_engine(database_url)
     init_schema(eng)
@@ -286,7 +287,8 @@ def test_mounted_in_the_airflow_api_server(
     from airflow.api_fastapi.app import create_app as create_airflow_app
     from airflow.api_fastapi.app import purge_cached_app
 
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     url = f"sqlite:///{tmp_path / 'jobclass.db'}"
     monkeypatch.setenv("JOBCLASS_DATABASE_URL", url)
@@ -319,7 +321,7 @@ def test_connection_url_conversion_matches_the_dags(monkeypatch):
     from airflow.sdk import Connection
 
     from jobclass.airflow.connection import CONN_ID, database_url
-    from jobclass.store.db import url_from_connection
+    from jobclass.store.engine import url_from_connection
 
     cases = [
         Connection.from_uri("postgresql://jc:s%40cret@db.example:5433/jobclass?sslmode=require", conn_id=CONN_ID),

@@ -29,7 +29,8 @@ GATE_TIMEOUT_S = 10.0  # a gate left shut opens by itself, so a regression fails
 
 @pytest.fixture
 def engine(database_url):
-    from jobclass.store.db import init_schema, make_engine
+    from jobclass.store.engine import make_engine
+    from jobclass.store.schema import init_schema
 
     eng = make_engine(database_url)
     init_schema(eng)
@@ -166,7 +167,7 @@ def test_stored_reasons_and_details_are_scrubbed(engine, tiny_bundle_path):
 
 def test_broken_database_url_shows_no_host_user_or_exception(monkeypatch, caplog):
     """The ``jobclass_db`` Connection points at a dead server: 503 with an error id, nothing more."""
-    from jobclass.store.db import make_engine
+    from jobclass.store.engine import make_engine
 
     port = str(_closed_port())
     monkeypatch.setenv("AIRFLOW_CONN_JOBCLASS_DB", f"postgresql://jc_secret_user@127.0.0.1:{port}/jc")

@@ -24,10 +24,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-import jobclass.store.db
+import jobclass.store.engine
+from jobclass.pipeline.ingest import load_records
 from jobclass.pipeline.interval import classify_interval
-from jobclass.store.db import DatabaseUnavailable, init_schema, make_engine, wait_for_database
-from jobclass.store.postings import load_records, read_posting_range
+from jobclass.store.engine import DatabaseUnavailable, make_engine, wait_for_database
+from jobclass.store.postings import read_posting_range
+from jobclass.store.schema import init_schema
 
 REPO = Path(__file__).resolve().parents[2]
 DAY, NEXT_DAY = "2026-11-25", "2026-11-26"
@@ -251,7 +253,7 @@ def test_a_run_never_logs_or_stores_the_password(database_url, tiny_classifier, 
         wait_for_database(engine, attempts=1)
     except DatabaseUnavailable:
         pytest.skip("this PostgreSQL checks passwords; the test needs trust authentication")
-    monkeypatch.setattr(jobclass.store.db, "DB_RETRY_MULTIPLIER", 0.001)
+    monkeypatch.setattr(jobclass.store.engine, "DB_RETRY_MULTIPLIER", 0.001)
     caplog.set_level(logging.DEBUG)
     init_schema(engine)
     load_records(engine, [{"id": f"p{i}", "title": "Registered Nurse", "body": "Care"} for i in range(6)],
@@ -281,7 +283,7 @@ def test_a_run_never_logs_or_stores_the_password(database_url, tiny_classifier, 
 def test_dag_and_plugin_url_helpers_mask_passwords(monkeypatch, caplog):
     """The one URL helper masks the password; a Connection that gives no valid URL is named, never quoted."""
     from jobclass.airflow.connection import database_url
-    from jobclass.store.db import masked_url
+    from jobclass.store.engine import masked_url
 
     assert PASSWORD not in masked_url(f"postgresql+psycopg://u:{PASSWORD}@h:5432/db")
     caplog.set_level(logging.DEBUG)

@@ -341,7 +341,8 @@ def test_classify_twice_gives_identical_rows_and_parquet(sample, tiny_classifier
 
 @pytest.mark.slow
 def test_classify_chunk_is_resumable(sample, tiny_classifier, tmp_path):
-    from jobclass.pipeline.interval import classify_chunk, finish_run, list_runs, start_run
+    from jobclass.pipeline.interval import classify_chunk, finish_run, start_run
+    from jobclass.store.runs import list_runs
 
     out = tmp_path / "predictions"
     chunks = plan_chunks(sample, DAY, NEXT_DAY, chunk_size=20)
