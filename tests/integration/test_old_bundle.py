@@ -43,18 +43,33 @@ def restore_bundle(target: Path) -> Path:
 
 @pytest.mark.slow
 def test_a_bundle_saved_before_the_relayout_loads_and_predicts_the_same(tmp_path):
+    """Scored on the fp32 torch backend, the old bundle gives the old code's top-5 and scores (to 1e-3).
+
+    ``predictions_torch`` was recorded by d79e02e's code on this bundle with ``backend="torch"``.
+    The bundle's own backend (int8 ONNX) is checked too, but less tightly: int8 kernels differ
+    between CPUs (VNNI or not), so its scores move by a few hundredths from one machine to another
+    (0.707 where the fixture was made, 0.739 on another Xeon, with d79e02e's code on both), and
+    a near tie can swap: the int8 check is the same five codes with scores within 0.05.
+    """
     from jobclass.model.bundle import load_bundle, verify_bundle
 
     path = restore_bundle(tmp_path / "bundle_d79e02e")
     verify_bundle(path)
-    classifier = load_bundle(path)
     expected = json.loads(EXPECTED.read_text())
-    assert classifier.version == expected["version"]
-    assert classifier.settings.encoder_backend == expected["backend"]
-    for case in expected["predictions"]:
-        got = classifier.predict(case["title"], case["body"], top_k=5)
+
+    exact = load_bundle(path, backend="torch")
+    assert exact.version == expected["version"]
+    for case in expected["predictions_torch"]:
+        got = exact.predict(case["title"], case["body"], top_k=5)
         assert [p.code for p in got] == [code for code, _ in case["top5"]], case["title"] or case["body"]
         assert [float(p.score) for p in got] == pytest.approx([score for _, score in case["top5"]], abs=1e-3)
+
+    classifier = load_bundle(path)
+    assert classifier.settings.encoder_backend == expected["backend"]
+    for case in expected["predictions"]:  # the same five codes; a near tie (0.405 vs 0.403) may swap
+        got = {p.code: float(p.score) for p in classifier.predict(case["title"], case["body"], top_k=5)}
+        assert set(got) == {code for code, _ in case["top5"]}, case["title"] or case["body"]
+        assert [got[code] for code, _ in case["top5"]] == pytest.approx([s for _, s in case["top5"]], abs=0.05)
 
 
 @pytest.mark.slow
