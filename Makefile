@@ -1,5 +1,5 @@
 # The two commands of the README, plus the full model, the opt-in mpnet encoder and the benchmarks.
-.PHONY: setup main test model mpnet bench
+.PHONY: setup main test model mpnet bench ui
 
 setup:
 	./scripts/setup.sh
@@ -22,3 +22,8 @@ mpnet: setup
 
 bench: setup
 	./scripts/benchmarks.sh
+
+# The Airflow UI on the embedded default (scheduler, dag-processor, API server, triggerer), with the
+# jobclass DAGs and plugin and no examples, at http://127.0.0.1:8080; prints the login first.
+ui: setup
+	./scripts/ui.sh

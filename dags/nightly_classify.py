@@ -40,9 +40,10 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from jobclass.airflow.assets import PREDICTIONS_ASSET
+from jobclass.airflow.dag_ids import NIGHTLY_DAG_ID
 from jobclass.airflow.tasks import DEFAULT_ARGS, log_failure
 
-DAG_ID = "jobclass_nightly_classify"
+DAG_ID = NIGHTLY_DAG_ID
 
 # 02:00 UTC daily; the data interval of a run is the day before it: [prev 02:00, 02:00).
 SCHEDULE = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")

@@ -37,10 +37,11 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import CronTriggerTimetable, dag, task, teardown
 
 from jobclass.airflow.assets import MODEL_ASSET
+from jobclass.airflow.dag_ids import RETRAIN_DAG_ID
 from jobclass.airflow.params import retrain_doc, retrain_params
 from jobclass.airflow.tasks import DEFAULT_ARGS, log_failure
 
-DAG_ID = "jobclass_weekly_retrain"
+DAG_ID = RETRAIN_DAG_ID
 
 
 @dag(

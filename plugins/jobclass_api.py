@@ -10,6 +10,7 @@ import os
 from airflow.plugins_manager import AirflowPlugin
 
 from jobclass.airflow.api.app import create_app
+from jobclass.airflow.api.views import external_views as jobclass_views
 
 
 class JobclassApiPlugin(AirflowPlugin):
@@ -23,3 +24,4 @@ class JobclassApiPlugin(AirflowPlugin):
             "name": "jobclass API",
         }
     ]
+    external_views = jobclass_views(os.environ.get("JOBCLASS_API_PREFIX", "/jobclass"))

@@ -5,15 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-export PATH="$REPO/.venv/bin:$PATH" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export JOBCLASS_HOME="${JOBCLASS_HOME:-$REPO/data}"
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$JOBCLASS_HOME/airflow}"
+# JOBCLASS_HOME, AIRFLOW_HOME and the jobclass-managed airflow.cfg that `make ui` starts Airflow with.
+# shellcheck source=scripts/airflow_env.sh
+source scripts/airflow_env.sh
+# The main job always runs this checkout's DAGs, even when airflow.cfg was edited by hand.
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO/dags" AIRFLOW__CORE__PLUGINS_FOLDER="$REPO/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False COLUMNS="${COLUMNS:-160}"
 # The demo interval: the run of 2024-03-05 02:00 UTC covers [03-04 02:00, 03-05 02:00).
 LOGICAL_DATE="${LOGICAL_DATE:-2024-03-05T02:00:00+00:00}"
 INGESTED_AT="${INGESTED_AT:-2024-03-04T06:00:00Z}"
-mkdir -p "$AIRFLOW_HOME"
 
 echo "==> loading the USAJOBS demo postings into the jobclass database (idempotent)"
 jobclass db load-postings --ingested-at "$INGESTED_AT"
@@ -33,3 +33,4 @@ echo "==> done in $(( $(date +%s) - started ))s (log: $AIRFLOW_HOME/dags-test.lo
 
 jobclass db query sql/queries/recent_runs.sql --limit 3
 jobclass db query sql/queries/counts_by_major_group.sql --limit 10
+echo "==> see this run in the Airflow UI: make ui (then DAG jobclass_nightly_classify > the run > Run report)"

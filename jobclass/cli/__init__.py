@@ -10,7 +10,7 @@ from rich_argparse import RichHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jobclass.cli import db_commands, model_commands
+    from jobclass.cli import db_commands, label_commands, model_commands
 
     parser = argparse.ArgumentParser(
         prog="jobclass", description="Code job postings to O*NET-SOC 2019 occupations.", formatter_class=RichHelpFormatter
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     model_commands.register(sub)
     db_commands.register(sub)
+    label_commands.register(sub)
     return parser
 
 

@@ -1,7 +1,8 @@
 """A self-contained HTML report per model version: metrics table, accuracy@k curve, per-major-group bars.
 
-Pure Python: the charts are inline SVG, so the report needs no plotting library and opens offline in any
-browser. Nothing here knows about Airflow; the weekly retrain DAG calls :func:`write_report`.
+The charts are inline SVG drawn by matplotlib (:mod:`jobclass.evaluation.charts`), so the report is one
+file that opens offline in any browser. Nothing here knows about Airflow; the weekly retrain DAG calls
+:func:`write_report`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 __all__ = ["write_report", "render_report", "accuracy_at_k"]
 
 _K_METRIC = re.compile(r"^acc@(\d+)$")
-_SERIES_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 _METRIC_ORDER = ("acc", "mrr", "ndcg", "precision", "recall", "soc6_acc", "major_acc")
 
 
@@ -68,97 +68,35 @@ def _records(per_group: Any) -> list[dict[str, Any]]:
     return [dict(row) for row in per_group]
 
 
-# --------------------------------------------------------------------------- SVG charts
+# --------------------------------------------------------------------------- charts (matplotlib)
 
 
-def _line_chart(series: list[tuple[str, list[tuple[int, float]]]], *, width: int = 560, height: int = 300) -> str:
+def _line_chart(series: list[tuple[str, list[tuple[int, float]]]]) -> str:
     """accuracy@k curves: x = k (categorical, in order), y = accuracy in [0, 1]."""
-    ks = sorted({k for _, points in series for k, _ in points})
-    if not ks:
+    if not any(points for _, points in series):
         return "<p class='muted'>No acc@k metrics to plot.</p>"
-    left, right, top, bottom = 50, 20, 20, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    step = plot_w / max(len(ks) - 1, 1)
-    x_of = {k: left + (i * step if len(ks) > 1 else plot_w / 2) for i, k in enumerate(ks)}
+    from jobclass.evaluation.charts import line_chart
 
-    def y_of(v: float) -> float:
-        return top + plot_h * (1.0 - max(0.0, min(1.0, v)))
-
-    parts = [
-        f"<svg class='chart' role='img' aria-label='accuracy at k' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
-    ]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = y_of(tick)
-        parts.append(f"<line x1='{left}' y1='{y:.1f}' x2='{width - right}' y2='{y:.1f}' stroke='#ddd'/>")
-        parts.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' font-size='11'>{tick:.2f}</text>")
-    for k in ks:
-        parts.append(
-            f"<text x='{x_of[k]:.1f}' y='{height - bottom + 16}' text-anchor='middle' font-size='11'>{k}</text>"
-        )
-    parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 6}' text-anchor='middle' font-size='12'>k</text>")
-    for idx, (label, points) in enumerate(series):
-        colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
-        coords = " ".join(f"{x_of[k]:.1f},{y_of(v):.1f}" for k, v in points)
-        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{coords}'/>")
-        for k, v in points:
-            parts.append(
-                f"<circle cx='{x_of[k]:.1f}' cy='{y_of(v):.1f}' r='3.5' fill='{colour}'>"
-                f"<title>{_esc(label)} acc@{k} = {v:.4f}</title></circle>"
-            )
-        parts.append(
-            f"<rect x='{left + 10}' y='{top + 6 + idx * 16}' width='10' height='10' fill='{colour}'/>"
-            f"<text x='{left + 26}' y='{top + 15 + idx * 16}' font-size='11'>{_esc(label)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return line_chart(series, key="accuracy-at-k", xlabel="k", ylabel="accuracy@k")
 
 
-def _bar_chart(rows: list[dict[str, Any]], series: list[tuple[str, str]], *, width: int = 720) -> str:
+def _bar_chart(rows: list[dict[str, Any]], series: list[tuple[str, str]]) -> str:
     """Horizontal bars per major group; ``series`` is [(label, column)], one bar per series and group."""
     rows = [r for r in rows if any(_is_number(r.get(col)) for _, col in series)]
     if not rows:
         return "<p class='muted'>No per-major-group figures to plot.</p>"
-    bar_h, gap, label_w, right = 9, 6, 300, 60
-    group_h = bar_h * len(series) + gap
-    top = 10 + 16 * len(series)
-    height = top + group_h * len(rows) + 10
-    plot_w = width - label_w - right
-    parts = [
-        f"<svg class='chart' role='img' aria-label='accuracy by major group' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>"
-    ]
-    for idx, (label, _) in enumerate(series):
-        colour = _SERIES_COLOURS[idx % len(_SERIES_COLOURS)]
-        parts.append(
-            f"<rect x='{label_w}' y='{4 + idx * 16}' width='10' height='10' fill='{colour}'/>"
-            f"<text x='{label_w + 16}' y='{13 + idx * 16}' font-size='11'>{_esc(label)}</text>"
-        )
-    for gi, row in enumerate(rows):
-        y0 = top + gi * group_h
+    from jobclass.evaluation.charts import bar_chart
+
+    names = []
+    for row in rows:
         name = f"{row.get('major_group', '')} {row.get('name', '')}".strip()
-        if len(name) > 48:
-            name = name[:47] + "…"
-        n = row.get("n")
-        suffix = f" (n={int(n)})" if _is_number(n) else ""
-        parts.append(
-            f"<text x='{label_w - 6}' y='{y0 + group_h / 2 + 1:.1f}' text-anchor='end' font-size='11'>"
-            f"{_esc(name + suffix)}</text>"
-        )
-        for si, (label, col) in enumerate(series):
-            value = row.get(col)
-            if not _is_number(value):
-                continue
-            value = max(0.0, min(1.0, float(value)))
-            colour = _SERIES_COLOURS[si % len(_SERIES_COLOURS)]
-            y = y0 + si * bar_h
-            parts.append(
-                f"<rect x='{label_w}' y='{y}' width='{plot_w * value:.1f}' height='{bar_h - 1}' fill='{colour}'>"
-                f"<title>{_esc(label)}: {value:.4f}</title></rect>"
-                f"<text x='{label_w + plot_w * value + 4:.1f}' y='{y + bar_h - 1}' font-size='9'>{value:.2f}</text>"
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+        name = name if len(name) <= 48 else name[:47] + "…"
+        names.append(name + (f" (n={int(row['n'])})" if _is_number(row.get("n")) else ""))
+    values = [
+        (label, [max(0.0, min(1.0, float(r[col]))) if _is_number(r.get(col)) else None for r in rows])
+        for label, col in series
+    ]
+    return bar_chart(names, values, key="accuracy-by-major-group", xlabel="accuracy@1")
 
 
 # --------------------------------------------------------------------------- HTML

@@ -297,6 +297,19 @@ def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS, min
     fit, and emitted in document order. Sentences that score under ``min_duty_score`` are
     dropped, so a body with no duty sentence gives no words.
     """
+    return [w for _, toks in _read_sentences(body, max_words, min_duty_score) for w in toks]
+
+
+def select_body_sentences(
+    body: str | None, max_words: int = DEFAULT_BODY_WORDS, min_duty_score: float = 0.0
+) -> list[str]:
+    """The sentences (repaired, contact details removed) that :func:`select_body_words` reads
+    words from, in document order: what a reviewer sees highlighted."""
+    return [sentence for sentence, _ in _read_sentences(body, max_words, min_duty_score)]
+
+
+def _read_sentences(body: str | None, max_words: int, min_duty_score: float) -> list[tuple[str, list[str]]]:
+    """(sentence, its kept words) for the sentences read, in document order."""
     sentences = [
         s for s in split_sentences(remove_contact_details(repair_text(body))) if not is_boilerplate(s)
     ]
@@ -313,7 +326,7 @@ def select_body_words(body: str | None, max_words: int = DEFAULT_BODY_WORDS, min
             break
         kept.append((i, toks[:budget]))
         budget -= len(kept[-1][1])
-    return [w for _, toks in sorted(kept) for w in toks]
+    return [(sentences[i], toks) for i, toks in sorted(kept)]
 
 
 def clean_body(body: str | None, max_words: int = DEFAULT_BODY_WORDS, min_duty_score: float = 0.0) -> str:

@@ -172,6 +172,9 @@ def finish(engine, model: dict, start: datetime, end: datetime, results: list[di
     log.info("Run summary: %s", json.dumps(summary))
     if run["status"] != "success":
         raise RunDidNotReconcile(f"prediction run {run_id} did not reconcile: {run['detail']}")
+    from jobclass.pipeline.run_report import warn_on_drift
+
+    warn_on_drift(engine, run_id)  # PSI > 0.2 against the trailing 28 nights: a warning in this task's log
     return summary
 
 

@@ -125,14 +125,45 @@ CREATE TABLE IF NOT EXISTS load_rejects (
 
 CREATE INDEX IF NOT EXISTS ix_load_rejects_file ON load_rejects (file, line);
 
--- Human-reviewed codes: what the retrain learns from.
+-- Human-reviewed codes: what the retrain learns from. One current decision per posting (the review
+-- page and `jobclass labels import` replace a posting's rows; older rows moved to posting_label_history).
+-- decision: 'coded' (onet_code is the code) or 'not_codable' (onet_code is ''; never trained on).
+-- reviewer: who decided (the Airflow user on the review page); created_at: when.
+-- model_version, suggested_rank: the model whose suggestions were shown, and the rank of the chosen
+-- code among them (NULL when the code was searched for, or not codable).
 CREATE TABLE IF NOT EXISTS posting_labels (
-    posting_id  TEXT NOT NULL REFERENCES job_postings (id),
-    onet_code   TEXT NOT NULL,
-    reviewer    TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    note        TEXT,
+    posting_id      TEXT NOT NULL REFERENCES job_postings (id),
+    onet_code       TEXT NOT NULL,
+    reviewer        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    note            TEXT,
+    decision        TEXT NOT NULL DEFAULT 'coded',
+    model_version   TEXT,
+    suggested_rank  INTEGER,
     PRIMARY KEY (posting_id, onet_code, reviewer)
 );
 
 CREATE INDEX IF NOT EXISTS ix_posting_labels_created ON posting_labels (created_at);
+
+-- Added to posting_labels with the review page (see the note on ADD COLUMN above).
+ALTER TABLE posting_labels ADD COLUMN decision TEXT NOT NULL DEFAULT 'coded';
+ALTER TABLE posting_labels ADD COLUMN model_version TEXT;
+ALTER TABLE posting_labels ADD COLUMN suggested_rank INTEGER;
+
+-- Superseded decisions: a posting_labels row moved here when a later decision replaced it,
+-- with when and by whom it was replaced. Never read by the retrain.
+CREATE TABLE IF NOT EXISTS posting_label_history (
+    posting_id      TEXT NOT NULL REFERENCES job_postings (id),
+    onet_code       TEXT NOT NULL,
+    reviewer        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    note            TEXT,
+    decision        TEXT NOT NULL,
+    model_version   TEXT,
+    suggested_rank  INTEGER,
+    superseded_at   TEXT NOT NULL,
+    superseded_by   TEXT NOT NULL,
+    PRIMARY KEY (posting_id, onet_code, reviewer, created_at)
+);
+
+CREATE INDEX IF NOT EXISTS ix_posting_label_history_posting ON posting_label_history (posting_id, superseded_at);

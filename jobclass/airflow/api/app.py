@@ -18,7 +18,9 @@ from fastapi.responses import JSONResponse
 from jobclass.airflow.api.champion import ChampionWarmer, load_bundle, read_champion
 from jobclass.airflow.api.errors import ApiError, new_error_id
 from jobclass.airflow.api.limits import MAX_REQUEST_BYTES, BodySizeLimitMiddleware, prediction_slots
+from jobclass.airflow.api.review import router as review_router
 from jobclass.airflow.api.routes import router
+from jobclass.airflow.api.run_report import router as run_report_router
 from jobclass.airflow.api.state import ApiState
 
 log = logging.getLogger("jobclass.api")
@@ -91,6 +93,8 @@ def create_app(
     app.state.warmer = state.warmer
     app.state.prediction_slots = state.slots
     app.include_router(router)
+    app.include_router(review_router)  # the review queue page (jobclass.airflow.api.review)
+    app.include_router(run_report_router)  # the nightly run report page (jobclass.airflow.api.run_report)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The per-version HTML report: self-contained, escaped, with well-formed inline SVG charts."""
+"""The per-version HTML report: self-contained, escaped, with well-formed inline SVG charts (matplotlib)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_write_report(tmp_path):
     for svg in svgs:
         root = ET.fromstring(svg)  # well-formed
         assert root.tag.endswith("svg")
-    assert text.count("<polyline") == 2  # challenger and champion curves
+    assert text.count('id="accuracy-at-k-series-') == 2  # challenger and champion curves (matplotlib lines)
+    assert len(set(re.findall(r'id="([^"]+)"', text))) == len(re.findall(r'id="([^"]+)"', text))  # ids unique
     assert not list((tmp_path / "reports").glob("*.tmp"))
 
 

@@ -1,0 +1,234 @@
+"""The review queue page (issue 18): ``GET /review`` (server-rendered HTML and one small script),
+``GET /review/occupations`` (the typeahead over the 1,016 occupations), ``POST /review/decisions``
+(label a posting) and ``GET /review/csrf``. Every URL the page uses is relative to it.
+
+Reading needs what the rest of the API needs (a Viewer); labelling needs edit on the nightly DAG,
+and a cookie session needs the CSRF header (:mod:`jobclass.airflow.api.auth`).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from jobclass.airflow.api.auth import CSRF_HEADER, NIGHTLY_DAG_ID, csrf_token, may_label, require_label_permission
+from jobclass.airflow.api.state import ApiState, api_state
+
+router = APIRouter()
+
+PAGE_SIZE = 10
+MAX_PAGE_NUMBER = 10_000
+STATIC_FILES = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+# The page runs only its own script and style (no inline code, nothing from elsewhere); Airflow's
+# UI, on the same origin, may frame it.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+class DecisionIn(BaseModel):
+    """A reviewer's decision: the code chosen (``coded``) or none (``not_codable``), on the predictions
+    of ``model_version`` that the page showed."""
+
+    posting_id: str = Field(min_length=1, max_length=200)
+    decision: Literal["coded", "not_codable"]
+    onet_code: str = Field("", max_length=10)
+    model_version: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("jobclass.airflow.api", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["query"] = lambda params: "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+    return env
+
+
+# --------------------------------------------------------------------------- the Airflow run
+
+
+def _airflow_run(dag_id: str, run_id: str) -> Any:
+    """The Airflow DagRun (from Airflow's metadata database), or None."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if run is not None:
+            session.expunge(run)
+        return run
+
+
+def prediction_run_of(engine: Any, dag_run: Any) -> str | None:
+    """The prediction run of a nightly Airflow run: by its data interval, or (a manual run, which has
+    none) the one it started while it ran."""
+    from jobclass.store.labels import runs_for_interval, runs_started_between
+
+    if dag_run.data_interval_start is not None and dag_run.data_interval_end is not None:
+        found = runs_for_interval(engine, dag_run.data_interval_start, dag_run.data_interval_end)
+        if found:
+            return found[0]
+    if dag_run.start_date is None:
+        return None
+    end = dag_run.end_date or datetime.now(UTC) + timedelta(minutes=1)
+    found = runs_started_between(engine, dag_run.start_date, end)
+    return found[0] if found else None
+
+
+def _run_from_airflow(engine: Any, dag_id: str, dag_run_id: str) -> tuple[str | None, str]:
+    """(prediction run_id or None, a notice for the page)."""
+    if dag_id != NIGHTLY_DAG_ID:
+        return None, f"{dag_id} runs have no review queue: showing every run's."
+    try:
+        dag_run = _airflow_run(dag_id, dag_run_id)
+    except Exception:  # Airflow's metadata database unreachable: show the whole queue, say so
+        dag_run = None
+    run_id = prediction_run_of(engine, dag_run) if dag_run is not None else None
+    if run_id is None:
+        return None, f"No prediction run found for the Airflow run {dag_run_id}: showing every run's."
+    return run_id, f"The postings of the Airflow run {dag_run_id}."
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _entries(engine: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from jobclass.pipeline.review import SUGGESTIONS, marked_body
+    from jobclass.store.labels import current_labels, top_predictions
+
+    ids = [r["posting_id"] for r in rows]
+    top, current = top_predictions(engine, ids, SUGGESTIONS), current_labels(engine, ids)
+    return [
+        {
+            **row,
+            "segments": marked_body(row["title"], row["body"]),
+            "suggestions": top.get((row["posting_id"], row["model_version"]), []),
+            "current": current.get(row["posting_id"]),
+        }
+        for row in rows
+    ]
+
+
+def _page_context(request: Request, engine: Any, filters: Any, page: int, notice: str) -> dict[str, Any]:
+    from jobclass.pipeline.review import SCORE_BANDS, major_groups, title_of
+    from jobclass.store.labels import QUEUE_STATES, review_model_versions, review_queue, review_runs
+
+    rows, total = review_queue(engine, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    return {
+        "entries": _entries(engine, rows),
+        "total": total,
+        "page": page,
+        "pages": max(1, math.ceil(total / PAGE_SIZE)),
+        "runs": review_runs(engine),
+        "model_versions": review_model_versions(engine),
+        "groups": major_groups(),
+        "bands": list(SCORE_BANDS),
+        "states": QUEUE_STATES,
+        "title_of": title_of(),
+        "may_label": may_label(request),
+        "csrf": csrf_token(request),
+        "notice": notice,
+    }
+
+
+@router.get("/review", response_class=HTMLResponse, include_in_schema=False)
+def review_page(
+    request: Request,
+    run: str | None = Query(None, max_length=300),
+    group: str | None = Query(None, max_length=2),
+    band: str | None = Query(None, max_length=10),
+    model: str | None = Query(None, max_length=200),
+    state: str = Query("pending", max_length=10),
+    page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
+    dag_id: str | None = Query(None, max_length=250),
+    dag_run_id: str | None = Query(None, max_length=250),
+    app_state: ApiState = Depends(api_state),
+) -> HTMLResponse:
+    from jobclass.pipeline.review import score_band
+    from jobclass.store.labels import QueueFilter
+
+    engine = app_state.engine()
+    notice = ""
+    if dag_id and dag_run_id and not run:
+        run, notice = _run_from_airflow(engine, dag_id, dag_run_id)
+    try:
+        low, high = score_band(band)
+        filters = QueueFilter(run or None, group or None, model or None, low, high, state)
+        filters.params()
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    context = _page_context(request, engine, filters, page, notice)
+    selected = {"run": run or "", "group": group or "", "band": band or "", "model": model or "", "state": state}
+    html = _templates().get_template("review.html").render(**context, selected=selected)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+@router.get("/review/static/{name}", include_in_schema=False)
+def review_static(name: str) -> Response:
+    if name not in STATIC_FILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    body = resources.files(__package__).joinpath("static", name).read_bytes()
+    return Response(body, media_type=STATIC_FILES[name], headers={"X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/review/occupations")
+def search_occupations(q: str = Query("", max_length=100), limit: int = Query(10, ge=1, le=50)) -> list[dict[str, str]]:
+    """Occupations by code prefix or title words (the typeahead)."""
+    from jobclass.pipeline.review import search_occupations as search
+
+    return [{"code": o.code, "title": o.title} for o in search(q, limit)]
+
+
+@router.get("/review/csrf")
+def review_csrf(request: Request) -> dict[str, str]:
+    """The CSRF token of this session (after Airflow refreshed its cookie, the page asks again)."""
+    return {"token": csrf_token(request), "header": CSRF_HEADER}
+
+
+@router.post("/review/decisions")
+def decide(
+    decision: DecisionIn,
+    reviewer: str = Depends(require_label_permission),
+    app_state: ApiState = Depends(api_state),
+) -> dict[str, Any]:
+    """Record a decision: it replaces the posting's current one (kept in the history)."""
+    from jobclass.pipeline.review import SUGGESTIONS, suggested_rank, title_of
+    from jobclass.store.labels import Decision, known_posting_ids, record_decision, top_predictions
+
+    engine = app_state.engine()
+    if decision.decision == "coded" and decision.onet_code not in title_of():
+        raise HTTPException(422, f"unknown O*NET-SOC code {decision.onet_code!r}")
+    if not known_posting_ids(engine, [decision.posting_id]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown posting")
+    shown = top_predictions(engine, [decision.posting_id], SUGGESTIONS).get(
+        (decision.posting_id, decision.model_version or ""), []
+    )
+    code = decision.onet_code if decision.decision == "coded" else ""
+    try:
+        stored = record_decision(
+            engine,
+            Decision(
+                decision.posting_id, decision.decision, code, reviewer, decision.model_version,
+                suggested_rank(shown, code) if code else None, decision.note or None,
+            ),
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {**stored, "title": title_of().get(stored["onet_code"], "")}

@@ -1,0 +1,197 @@
+"""The nightly run report: an HTML page per DAG run, shown in the Airflow UI on a DAG run's
+"Run report" tab (the plugin's ``external_views`` entry, :mod:`jobclass.airflow.api.views`).
+
+``GET {prefix}/report/{dag_id}/{dag_run_id}`` finds the DAG run's interval in Airflow's metadata (the
+``resolve_interval`` task's XCom, else the run's data interval), the newest prediction run of that
+interval, and renders its report (:func:`jobclass.pipeline.run_report.build_run_report`): counts,
+rejects, review share, score histogram, top occupations and major-group mix against the trailing 28
+nights, and the drift checks. ``GET {prefix}/report?run_id=...`` renders one prediction run by its id.
+
+The page is self-contained (inline CSS and inline SVG charts drawn by matplotlib, no script), so it
+works in the UI's iframe and opens offline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from jobclass.airflow.api.errors import scrubbed, text_scrubber, unavailable
+from jobclass.airflow.api.state import ApiState, api_state
+from jobclass.airflow.dag_ids import NIGHTLY_DAG_ID
+
+INTERVAL_TASK_ID = "resolve_interval"
+HERE = Path(__file__).resolve().parent
+
+router = APIRouter()
+
+
+# --------------------------------------------------------------------------- Airflow's side
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def dag_run_interval(dag_id: str, dag_run_id: str) -> dict[str, str] | None:
+    """The interval a DAG run classifies: its ``resolve_interval`` XCom (a run with no logical date
+    resolves its own), else its data interval; None when neither is known (yet)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = XComModel.get_many(
+            run_id=dag_run_id, key="return_value", task_ids=INTERVAL_TASK_ID, dag_ids=dag_id, limit=1
+        )
+        xcom = session.scalars(query).first()
+        value = XComModel.deserialize_value(xcom) if xcom is not None else None
+        if isinstance(value, dict) and value.get("start") and value.get("end"):
+            return {"start": str(value["start"]), "end": str(value["end"])}
+        run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == dag_run_id)).first()
+        if run is None or run.data_interval_start is None or run.data_interval_end is None:
+            return None
+        return {"start": _iso(run.data_interval_start), "end": _iso(run.data_interval_end)}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@cache
+def _template():
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    return environment.get_template("run_report.html")
+
+
+def _count(value: Any) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def _percent(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.1%}"
+
+
+def _charts(report: dict[str, Any]) -> dict[str, str]:
+    """The three charts as inline SVG (this run against the trailing nights, as shares)."""
+    from markupsafe import Markup
+
+    from jobclass.evaluation.charts import bar_chart
+    from jobclass.evaluation.drift import shares
+
+    trailing = f"trailing {report['nights']} nights"
+    has_baseline = report["baseline"]["predicted"] > 0
+
+    def pair(now: list[float | None], before: list[float | None]) -> list[tuple[str, list[float | None]]]:
+        return [("this run", now), (trailing, before)] if has_baseline else [("this run", now)]
+
+    histogram = report["score_histogram"]
+    bins = list(histogram["current"])
+    now, before = shares(histogram["current"], bins), shares(histogram["baseline"], bins)
+    top = report["top_occupations"]
+    predicted, baseline_predicted = report["current"]["predicted"], report["baseline"]["predicted"]
+    groups = report["major_groups"]
+    charts = {
+        "scores": bar_chart(bins, pair([now[b] for b in bins], [before[b] for b in bins]), key="scores",
+                            xlabel="top-1 score", horizontal=False, percent=True),
+        "occupations": bar_chart(
+            [f"{r['onet_code']} {r['onet_title']}" for r in top],
+            pair([r["n"] / predicted for r in top], [r["baseline_n"] / max(baseline_predicted, 1) for r in top]),
+            key="occupations", xlabel="share of predicted postings", percent=True,
+        ) if top else "<p class='muted'>No postings predicted.</p>",
+        "major_groups": bar_chart(
+            [f"{g['major_group']} {g['name']}" for g in groups],
+            pair([g["share"] for g in groups], [g["baseline_share"] for g in groups]),
+            key="major-groups", xlabel="share of predicted postings", percent=True,
+        ) if groups else "<p class='muted'>No postings predicted.</p>",
+    }
+    return {name: Markup(svg) for name, svg in charts.items()}
+
+
+def render_run_report(
+    report: dict[str, Any] | None,
+    *,
+    message: str = "",
+    dag_run: dict[str, str] | None = None,
+    interval: dict[str, str] | None = None,
+) -> str:
+    """The page: the report, or ``message`` when there is none."""
+    css = (HERE / "static" / "run_report.css").read_text(encoding="utf-8")
+    drifted = [c for c in report["drift"] if c["drifted"]] if report else []
+    return _template().render(
+        report=report,
+        charts=_charts(report) if report else {},
+        drifted=drifted,
+        message=message,
+        dag_run=dag_run,
+        interval=interval,
+        css=css,
+        count=_count,
+        percent=_percent,
+    )
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _prediction_run_page(state: ApiState, run_id: str, **context: Any) -> str:
+    from jobclass.pipeline.run_report import build_run_report
+
+    engine = state.engine()
+    try:
+        report = build_run_report(engine, run_id)
+    except Exception as exc:
+        raise unavailable("run report unavailable", "could not build the run report") from exc
+    if report is None:
+        return render_run_report(None, message=f"No prediction run {run_id} is recorded.", **context)
+    report["run"] = scrubbed(report["run"], text_scrubber(engine))
+    return render_run_report(report, **context)
+
+
+def _dag_run_page(state: ApiState, dag_id: str, dag_run_id: str) -> str:
+    from jobclass.store.run_stats import latest_run_of_interval
+
+    context: dict[str, Any] = {"dag_run": {"dag_id": dag_id, "run_id": dag_run_id}}
+    if dag_id != NIGHTLY_DAG_ID:
+        return render_run_report(None, message=f"Run reports are for the {NIGHTLY_DAG_ID} DAG's runs.", **context)
+    try:
+        interval = dag_run_interval(dag_id, dag_run_id)
+    except Exception as exc:
+        raise unavailable("Airflow metadata unavailable", "could not read the DAG run's interval") from exc
+    if interval is None:
+        message = "This run has not resolved its interval (yet): it has no report. It may be queued, or was skipped."
+        return render_run_report(None, message=message, **context)
+    context["interval"] = interval
+    try:
+        run = latest_run_of_interval(state.engine(), interval["start"], interval["end"])
+    except Exception as exc:
+        raise unavailable("prediction runs unavailable", "could not find the run of an interval") from exc
+    if run is None:
+        message = "No prediction run is recorded for this interval yet (the run has not planned its chunks)."
+        return render_run_report(None, message=message, **context)
+    return _prediction_run_page(state, run["run_id"], **context)
+
+
+@router.get("/report", response_class=HTMLResponse, include_in_schema=True)
+async def prediction_run_report(
+    run_id: str = Query(..., min_length=1, max_length=400, description="A prediction run's id."),
+    state: ApiState = Depends(api_state),
+) -> HTMLResponse:
+    """The report of one prediction run (``prediction_runs.run_id``), as HTML."""
+    return HTMLResponse(await run_in_threadpool(_prediction_run_page, state, run_id))
+
+
+@router.get("/report/{dag_id}/{dag_run_id:path}", response_class=HTMLResponse)
+async def dag_run_report(dag_id: str, dag_run_id: str, state: ApiState = Depends(api_state)) -> HTMLResponse:
+    """The report of a nightly DAG run (the UI's "Run report" tab), as HTML."""
+    return HTMLResponse(await run_in_threadpool(_dag_run_page, state, dag_id, dag_run_id))

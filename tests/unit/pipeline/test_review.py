@@ -1,0 +1,86 @@
+"""What the review page shows without a browser (issue 18): the sentences the model read, the
+occupation search, score bands, a coder's cell, and which prediction run an Airflow run made."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from review_fixtures import NEW_RUN, OLD_RUN, seed_review_queue
+
+from jobclass.model.cleaning import DUTY_SENTENCE_SCORE, select_body_sentences, select_body_words
+from jobclass.pipeline.review import (
+    marked_body,
+    occupations,
+    parse_code,
+    score_band,
+    search_occupations,
+    suggested_rank,
+)
+
+BODY = (
+    "Our agency serves the public. You will prepare tax returns for clients. Reviews financial records. "
+    "The salary is competitive, see jobs@example.gov."
+)
+
+
+def test_the_sentences_read_are_those_the_model_takes_its_words_from():
+    sentences = select_body_sentences(BODY, 80, DUTY_SENTENCE_SCORE)
+    assert sentences == ["You will prepare tax returns for clients.", "Reviews financial records."]
+    from_sentences = [w for s in sentences for w in select_body_words(s, 80, DUTY_SENTENCE_SCORE)]
+    assert from_sentences == select_body_words(BODY, 80, DUTY_SENTENCE_SCORE)
+    assert len(select_body_sentences(BODY, 3, DUTY_SENTENCE_SCORE)) == 1  # the word budget holds
+
+
+def test_the_body_is_marked_where_the_model_reads_it():
+    segments = marked_body("Tax Examiner", BODY)
+    assert "".join(text for text, _ in segments).startswith("Our agency serves the public. You will prepare")
+    assert [text for text, read in segments if read] == [
+        "You will prepare tax returns for clients.",
+        "Reviews financial records.",
+    ]
+    # A title field that holds no title: every sentence is read.
+    untitled = marked_body("We are hiring now and you should apply today!", BODY)
+    assert [text for text, read in untitled if read][0] == "Our agency serves the public."
+    assert marked_body("Nurse", None) == []
+
+
+def test_occupation_search_by_code_and_by_title():
+    assert len(occupations()) == 1016
+    assert [o.code for o in search_occupations("29-1141.0")] == ["29-1141.00", "29-1141.01", "29-1141.02", "29-1141.03", "29-1141.04"]
+    nurses = search_occupations("registered nurse")
+    assert nurses[0].code == "29-1141.00" and nurses[0].title == "Registered Nurses"
+    assert search_occupations("developers")[0].title.endswith("Developers")  # a word of the title
+    assert len(search_occupations("a", limit=7)) == 7
+    assert search_occupations("   ") == [] and search_occupations("zzqx") == []
+
+
+def test_score_bands_and_cells():
+    assert score_band(None) == (None, None) and score_band("0.2-0.4") == (0.2, 0.4)
+    with pytest.raises(ValueError, match="score band"):
+        score_band("0.1-0.9")
+    assert parse_code(" 29-1141.00 ") == ("coded", "29-1141.00")
+    assert parse_code("Not codable") == ("not_codable", "") and parse_code("") is None
+    with pytest.raises(ValueError, match="unknown O\\*NET-SOC code '29-1141'"):
+        parse_code("29-1141")
+    shown = [{"rank": 1, "onet_code": "a"}, {"rank": 2, "onet_code": "b"}]
+    assert suggested_rank(shown, "b") == 2 and suggested_rank(shown, "c") is None
+
+
+def test_an_airflow_run_maps_to_its_prediction_run(engine, taxonomy):
+    from jobclass.airflow.api.review import prediction_run_of
+
+    seed_review_queue(engine, taxonomy)
+    scheduled = SimpleNamespace(
+        data_interval_start=datetime(2026, 12, 1, 2, tzinfo=UTC), data_interval_end=datetime(2026, 12, 2, 2, tzinfo=UTC),
+        start_date=None, end_date=None,
+    )
+    assert prediction_run_of(engine, scheduled) == NEW_RUN
+    manual = SimpleNamespace(  # no data interval: the prediction run it started while it ran
+        data_interval_start=None, data_interval_end=None,
+        start_date=datetime(2026, 12, 1, 2, 4, tzinfo=UTC), end_date=datetime(2026, 12, 1, 2, 9, tzinfo=UTC),
+    )
+    assert prediction_run_of(engine, manual) == OLD_RUN
+    never_ran = SimpleNamespace(data_interval_start=None, data_interval_end=None, start_date=None, end_date=None)
+    assert prediction_run_of(engine, never_ran) is None
