@@ -87,14 +87,6 @@ _REVIEW_RUNS = sa.text(
 _REVIEW_VERSIONS = sa.text(
     "SELECT DISTINCT model_version FROM predictions WHERE rank = 1 AND needs_review = TRUE ORDER BY model_version"
 )
-_RUNS_FOR_INTERVAL = sa.text(
-    "SELECT run_id FROM prediction_runs WHERE interval_start = :start AND interval_end = :end "
-    "ORDER BY started_at DESC, run_id"
-)
-_RUNS_STARTED_BETWEEN = sa.text(
-    "SELECT run_id FROM prediction_runs WHERE started_at >= :start AND started_at < :end "
-    "ORDER BY started_at DESC, run_id"
-)
 
 
 @dataclass(frozen=True)
@@ -232,15 +224,3 @@ def review_model_versions(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [r.model_version for r in conn.execute(_REVIEW_VERSIONS)]
 
-
-def runs_for_interval(engine: Engine, start: Any, end: Any) -> list[str]:
-    """The prediction runs of one data interval, newest first."""
-    with engine.connect() as conn:
-        return [r.run_id for r in conn.execute(_RUNS_FOR_INTERVAL, {"start": format_ts(start), "end": format_ts(end)})]
-
-
-def runs_started_between(engine: Engine, start: Any, end: Any) -> list[str]:
-    """The prediction runs started in [start, end), newest first (an Airflow run without a data interval)."""
-    with engine.connect() as conn:
-        params = {"start": format_ts(start), "end": format_ts(end)}
-        return [r.run_id for r in conn.execute(_RUNS_STARTED_BETWEEN, params)]

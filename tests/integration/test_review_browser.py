@@ -15,41 +15,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 
 import airflow_fixtures  # noqa: F401  (configures Airflow before it is imported)
 import httpx
 import pytest
 from airflow_fixtures import REPO, airflow_db  # noqa: F401  (fixture)
+from browser_fixtures import chromium, served
 from review_fixtures import MODEL, seed_review_queue
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SCREENSHOT = REPO / "docs" / "review_queue.png"
 WAIT_S = 30
-
-
-def _need_browser() -> None:
-    if CHROMIUM and CHROMEDRIVER:
-        return
-    message = "chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + ": CI must run the browser test")
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(airflow_db, tmp_path_factory, taxonomy):  # noqa: F811
     """The Airflow API server app with the jobclass plugin, on a loopback port, over a seeded queue."""
-    import uvicorn
     from airflow.api_fastapi.app import create_app as create_airflow_app
     from airflow.api_fastapi.app import get_auth_manager, purge_cached_app
 
@@ -65,14 +45,6 @@ def server(airflow_db, tmp_path_factory, taxonomy):  # noqa: F811
     app = create_airflow_app()
     jobclass_app = next(route.app for route in app.routes if getattr(route, "path", None) == "/jobclass")
     jobclass_app.state.jobclass._engine = None  # Airflow loads the plugin once a process: forget an earlier test's
-    port = _free_port()
-    uvi = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvi.run, name="airflow-api-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uvi.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.05)
     manager = get_auth_manager()
 
     def token(name: str, role: str) -> str:
@@ -81,10 +53,9 @@ def server(airflow_db, tmp_path_factory, taxonomy):  # noqa: F811
         return manager.generate_jwt(SimpleAuthManagerUser(username=name, role=role))
 
     try:
-        yield {"base": f"http://127.0.0.1:{port}", "engine": engine, "token": token}
+        with served(app, "airflow-api-server") as base:
+            yield {"base": base, "engine": engine, "token": token}
     finally:
-        uvi.should_exit = True
-        thread.join(timeout=30)
         purge_cached_app()
         jobclass_app.state.jobclass._engine = None
         engine.dispose()
@@ -96,20 +67,8 @@ def server(airflow_db, tmp_path_factory, taxonomy):  # noqa: F811
 
 @pytest.fixture
 def browser():
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1200,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium("1200,1000", WAIT_S) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _sign_in(driver, server, token: str) -> None:

@@ -12,31 +12,18 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from browser_fixtures import chromium, served
 from run_report_fixtures import night_run
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SCREENSHOT = REPO / "docs" / "run_report.png"
 
 # Ordinary nights: mostly software, nursing and accounting; the shifted night: a wave of food-service ads.
 USUAL = {"15-1252.00": 30, "29-1141.00": 25, "13-2011.00": 15, "43-4051.00": 10, "11-1021.00": 8, "41-2031.00": 12}
 SHIFTED = {"35-2014.00": 30, "35-3023.00": 20, "15-1252.00": 12, "29-1141.00": 10, "41-2031.00": 8}
-
-
-def _need_browser() -> None:
-    if CHROMIUM and CHROMEDRIVER:
-        return
-    message = "chromium and chromedriver are needed (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + ": CI must run the browser test")
-    pytest.skip(message)
 
 
 def _rows(rng: random.Random, mix: dict[str, int], n: int, prefix: str, low: float) -> list[tuple]:
@@ -54,50 +41,19 @@ def _seed(engine, taxonomy) -> str:
     return night_run(engine, 0, _rows(rng, SHIFTED, 80, "now", 0.05), rejects=rejects, titles=titles)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(engine):
-    import uvicorn
-
     from jobclass.airflow.api.app import create_app
 
     app = create_app(engine_factory=lambda: engine, bundle_loader=lambda path: None, auth=None)
-    port = _free_port()
-    uvi = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvi.run, name="run-report-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uvi.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvi.should_exit = True
-        thread.join(timeout=30)
+    with served(app, "run-report-server") as base:
+        yield base
 
 
 @pytest.fixture
 def browser():
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium("1100,900") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -9,7 +9,6 @@ and a cookie session needs the CSRF header (:mod:`jobclass.airflow.api.auth`).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -63,44 +62,16 @@ def _templates() -> jinja2.Environment:
 # --------------------------------------------------------------------------- the Airflow run
 
 
-def _airflow_run(dag_id: str, run_id: str) -> Any:
-    """The Airflow DagRun (from Airflow's metadata database), or None."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-        if run is not None:
-            session.expunge(run)
-        return run
-
-
-def prediction_run_of(engine: Any, dag_run: Any) -> str | None:
-    """The prediction run of a nightly Airflow run: by its data interval, or (a manual run, which has
-    none) the one it started while it ran."""
-    from jobclass.store.labels import runs_for_interval, runs_started_between
-
-    if dag_run.data_interval_start is not None and dag_run.data_interval_end is not None:
-        found = runs_for_interval(engine, dag_run.data_interval_start, dag_run.data_interval_end)
-        if found:
-            return found[0]
-    if dag_run.start_date is None:
-        return None
-    end = dag_run.end_date or datetime.now(UTC) + timedelta(minutes=1)
-    found = runs_started_between(engine, dag_run.start_date, end)
-    return found[0] if found else None
-
-
 def _run_from_airflow(engine: Any, dag_id: str, dag_run_id: str) -> tuple[str | None, str]:
     """(prediction run_id or None, a notice for the page)."""
     if dag_id != NIGHTLY_DAG_ID:
         return None, f"{dag_id} runs have no review queue: showing every run's."
+    from jobclass.airflow.api.dag_runs import prediction_run_of
+
     try:
-        dag_run = _airflow_run(dag_id, dag_run_id)
+        run_id = prediction_run_of(engine, dag_id, dag_run_id)
     except Exception:  # Airflow's metadata database unreachable: show the whole queue, say so
-        dag_run = None
-    run_id = prediction_run_of(engine, dag_run) if dag_run is not None else None
+        run_id = None
     if run_id is None:
         return None, f"No prediction run found for the Airflow run {dag_run_id}: showing every run's."
     return run_id, f"The postings of the Airflow run {dag_run_id}."

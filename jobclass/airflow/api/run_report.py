@@ -13,7 +13,6 @@ works in the UI's iframe and opens offline.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,43 +21,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from jobclass.airflow.api.dag_runs import dag_run_interval
 from jobclass.airflow.api.errors import scrubbed, text_scrubber, unavailable
 from jobclass.airflow.api.state import ApiState, api_state
 from jobclass.airflow.dag_ids import NIGHTLY_DAG_ID
 
-INTERVAL_TASK_ID = "resolve_interval"
 HERE = Path(__file__).resolve().parent
 
 router = APIRouter()
-
-
-# --------------------------------------------------------------------------- Airflow's side
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def dag_run_interval(dag_id: str, dag_run_id: str) -> dict[str, str] | None:
-    """The interval a DAG run classifies: its ``resolve_interval`` XCom (a run with no logical date
-    resolves its own), else its data interval; None when neither is known (yet)."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = XComModel.get_many(
-            run_id=dag_run_id, key="return_value", task_ids=INTERVAL_TASK_ID, dag_ids=dag_id, limit=1
-        )
-        xcom = session.scalars(query).first()
-        value = XComModel.deserialize_value(xcom) if xcom is not None else None
-        if isinstance(value, dict) and value.get("start") and value.get("end"):
-            return {"start": str(value["start"]), "end": str(value["end"])}
-        run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == dag_run_id)).first()
-        if run is None or run.data_interval_start is None or run.data_interval_end is None:
-            return None
-        return {"start": _iso(run.data_interval_start), "end": _iso(run.data_interval_end)}
 
 
 # --------------------------------------------------------------------------- rendering

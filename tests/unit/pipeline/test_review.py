@@ -3,9 +3,6 @@ occupation search, score bands, a coder's cell, and which prediction run an Airf
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import SimpleNamespace
-
 import pytest
 from review_fixtures import NEW_RUN, OLD_RUN, seed_review_queue
 
@@ -68,19 +65,18 @@ def test_score_bands_and_cells():
     assert suggested_rank(shown, "b") == 2 and suggested_rank(shown, "c") is None
 
 
-def test_an_airflow_run_maps_to_its_prediction_run(engine, taxonomy):
-    from jobclass.airflow.api.review import prediction_run_of
+def test_an_airflow_run_maps_to_the_newest_prediction_run_of_its_interval(engine, taxonomy, monkeypatch):
+    """The mapping both tabs share (jobclass.airflow.api.dag_runs): the DAG run's interval (its
+    resolve_interval XCom, else its data interval), then that interval's newest prediction run."""
+    from jobclass.airflow.api import dag_runs
 
     seed_review_queue(engine, taxonomy)
-    scheduled = SimpleNamespace(
-        data_interval_start=datetime(2026, 12, 1, 2, tzinfo=UTC), data_interval_end=datetime(2026, 12, 2, 2, tzinfo=UTC),
-        start_date=None, end_date=None,
-    )
-    assert prediction_run_of(engine, scheduled) == NEW_RUN
-    manual = SimpleNamespace(  # no data interval: the prediction run it started while it ran
-        data_interval_start=None, data_interval_end=None,
-        start_date=datetime(2026, 12, 1, 2, 4, tzinfo=UTC), end_date=datetime(2026, 12, 1, 2, 9, tzinfo=UTC),
-    )
-    assert prediction_run_of(engine, manual) == OLD_RUN
-    never_ran = SimpleNamespace(data_interval_start=None, data_interval_end=None, start_date=None, end_date=None)
-    assert prediction_run_of(engine, never_ran) is None
+    intervals = {
+        "scheduled": {"start": "2026-12-01T02:00:00Z", "end": "2026-12-02T02:00:00Z"},
+        "manual": {"start": "2026-11-30T02:00:00+00:00", "end": "2026-12-01T02:00:00+00:00"},
+        "queued": None,
+    }
+    monkeypatch.setattr(dag_runs, "dag_run_interval", lambda dag_id, run_id: intervals[run_id])
+    assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "scheduled") == NEW_RUN
+    assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "manual") == OLD_RUN
+    assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "queued") is None

@@ -22,8 +22,6 @@ from jobclass.store.labels import (
     review_model_versions,
     review_queue,
     review_runs,
-    runs_for_interval,
-    runs_started_between,
     top_predictions,
 )
 from jobclass.store.schema import init_schema, schema_path, schema_statements
@@ -129,9 +127,6 @@ def test_runs_postings_and_versions_for_the_filters(queue):
     assert [r["run_id"] for r in review_runs(queue)] == [NEW_RUN, OLD_RUN]
     assert review_model_versions(queue) == [MODEL]
     assert known_posting_ids(queue, ["n1", "zz", "o2", "n1"]) == {"n1", "o2"}
-    assert runs_for_interval(queue, "2026-12-01T02:00:00Z", "2026-12-02T02:00:00Z") == [NEW_RUN]
-    assert runs_started_between(queue, "2026-12-01T00:00:00Z", "2026-12-03T00:00:00Z") == [NEW_RUN, OLD_RUN]
-    assert runs_started_between(queue, "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z") == [NEW_RUN]
 
 
 def test_init_schema_upgrades_posting_labels_of_an_older_database(database_url):
