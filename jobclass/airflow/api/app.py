@@ -84,7 +84,18 @@ def create_app(
         version="1",
         dependencies=dependencies,
         lifespan=lifespan,
+        # No Swagger UI or ReDoc: FastAPI serves their assets from a CDN, which an air-gapped server
+        # cannot reach, and it mounts them outside the app's authentication. The schema is below.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema() -> dict[str, Any]:
+        """The OpenAPI schema, behind the same login as every other route."""
+        return app.openapi()
+
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ApiError, _api_error)
