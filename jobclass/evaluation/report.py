@@ -135,6 +135,22 @@ def _group_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _with_champion_acc1(per_group: Any, champion_per_group: Any) -> list[dict[str, Any]]:
+    """The per-major-group rows, each with the champion's acc@1 beside it when there is a champion."""
+    rows = _records(per_group)
+    champion = {str(r.get("major_group")): r for r in _records(champion_per_group)}
+    if champion:
+        for row in rows:
+            row["champion acc@1"] = champion.get(str(row.get("major_group")), {}).get("acc@1")
+    return rows
+
+
+def _section_groups(ours: Any = None, theirs: Any = None) -> str:
+    """A section's per-major-group table (this version, and the champion's acc@1), when it has one."""
+    rows = _with_champion_acc1(ours, theirs)
+    return f"<h3>By SOC major group</h3>{_group_table(rows)}" if rows else ""
+
+
 def _section_columns(
     label: str, champion_version: str | None, ours: Mapping[str, Any], theirs: Mapping[str, Any] | None
 ) -> list[tuple[str, Mapping[str, Any]]]:
@@ -175,7 +191,8 @@ def render_report(
     """The report as one HTML string (no external resources).
 
     ``sections``: further evaluation sets (a second gate, report-only benchmarks), each a title and the
-    (this version, champion or None) metrics, rendered as their own tables after the primary one.
+    (this version, champion or None) metrics, optionally followed by their per-major-group rows (this
+    version, champion or None), rendered as their own tables after the primary one.
     """
     generated_at = generated_at or datetime.now(UTC)
     challenger_label = f"{version} (this version)"
@@ -186,13 +203,9 @@ def render_report(
     curve_series = [(label, accuracy_at_k(m)) for label, m in columns]
     curve_series = [(label, pts) for label, pts in curve_series if pts]
 
-    groups = _records(per_major_group)
-    champion_groups = {str(r.get("major_group")): r for r in _records(champion_per_major_group)}
+    groups = _with_champion_acc1(per_major_group, champion_per_major_group)
     bar_series = [(f"{version} acc@1", "acc@1")]
-    if champion_groups:
-        for row in groups:
-            other = champion_groups.get(str(row.get("major_group")), {})
-            row["champion acc@1"] = other.get("acc@1")
+    if champion_per_major_group is not None and groups and "champion acc@1" in groups[0]:
         bar_series.append((f"{champion_version or 'champion'} acc@1", "champion acc@1"))
 
     facts: list[tuple[str, Any]] = [("Version", version), ("Generated", generated_at.isoformat(timespec="seconds"))]
@@ -212,7 +225,8 @@ def render_report(
     params_html = f"<h2>Training parameters</h2><pre>{_esc(params_json)}</pre>" if params else ""
     sections_html = "".join(
         f"<h2>{_esc(title)}</h2>{_metrics_table(_section_columns(challenger_label, champion_version, ours, theirs))}"
-        for title, (ours, theirs) in (sections or {}).items()
+        + _section_groups(*groups_pair)
+        for title, (ours, theirs, *groups_pair) in (sections or {}).items()
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -108,22 +108,21 @@ def _role(name: str, rows: int) -> str:
 
 
 def score_model(path: str, benchmarks: dict[str, Any], device: str) -> dict[str, Any]:
-    """Load the bundle at ``path`` and score it on every set: metrics by set name, and the
-    per-major-group table of the primary gate set (for the report)."""
+    """Load the bundle at ``path`` and score it on every set: metrics by set name, and per-major-group
+    tables by set name (``groups``: the primary gate set's, for the report's main chart)."""
     from jobclass.evaluation.metrics import per_major_group
     from jobclass.evaluation.scoring import benchmark_labels, classifier_scores, evaluate_probabilities
     from jobclass.model.bundle import load_bundle
 
     classifier = load_bundle(path, device=device)
     metrics: dict[str, Any] = {}
-    groups: list[dict[str, Any]] = []
+    groups_by_set: dict[str, list[dict[str, Any]]] = {}
     for name, benchmark in benchmarks.items():
         probs = classifier_scores(classifier, benchmark)
         metrics[name] = evaluate_probabilities(probs, benchmark, classifier.codes, classifier.settings.review_threshold)
-        if name == GATE_BENCHMARK:
-            labels = benchmark_labels(benchmark, classifier.codes)
-            groups = per_major_group(probs, labels, classifier.codes).to_dict(orient="records")
-    return {"metrics": metrics, "groups": groups}
+        labels = benchmark_labels(benchmark, classifier.codes)
+        groups_by_set[name] = per_major_group(probs, labels, classifier.codes).to_dict(orient="records")
+    return {"metrics": metrics, "groups": groups_by_set.get(GATE_BENCHMARK, []), "groups_by_set": groups_by_set}
 
 
 def evaluate_models(engine, challenger: dict, training_set: dict | None, params: dict[str, Any]) -> dict:
@@ -359,15 +358,21 @@ def record_and_report(
     return {"version": challenger["version"], "decision": label, "reason": decision["reason"], "report": str(report)}
 
 
-def _report_sections(evaluation: dict, details: dict) -> dict[str, tuple[dict, dict | None]]:
-    """The sets other than the primary gate, each titled with its role and hash (challenger, champion)."""
+def _report_sections(evaluation: dict, details: dict) -> dict[str, tuple]:
+    """The sets other than the primary gate (the held-out reviewed labels among them), each titled with
+    its role and hash: (challenger metrics, champion metrics, challenger groups, champion groups)."""
     sections = {}
+    challenger, champion = details["challenger"], details.get("champion") or {}
     for name, facts in evaluation.get("benchmarks", {}).items():
         if name == GATE_BENCHMARK:
             continue
-        champion = (details.get("champion") or {}).get("metrics", {}).get(name)
         title = f"{name}: {facts['role']} ({facts['rows']} rows, {facts['hash']})"
-        sections[title] = (details["challenger"]["metrics"][name], champion)
+        sections[title] = (
+            challenger["metrics"][name],
+            champion.get("metrics", {}).get(name),
+            challenger.get("groups_by_set", {}).get(name),
+            champion.get("groups_by_set", {}).get(name) if champion else None,
+        )
     return sections
 
 

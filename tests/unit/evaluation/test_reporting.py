@@ -74,3 +74,22 @@ def test_report_without_champion_or_groups():
 def test_unsafe_version_is_refused(tmp_path):
     with pytest.raises(ValueError):
         write_report(tmp_path, version="../escape", metrics={})
+
+
+def test_a_section_shows_its_scores_and_groups_beside_the_champions():
+    """The retrain report's held-out reviewed labels: how many, acc@1/5 and per major group, for both models."""
+    from jobclass.pipeline.gate import _report_sections
+
+    def model(acc1: float, group_acc1: float) -> dict:
+        metrics = {"acc@1": acc1, "acc@5": acc1 + 0.2, "n": 40}
+        groups = [{"major_group": "29", "name": "Healthcare Practitioners", "n": 40, "acc@1": group_acc1}]
+        return {"metrics": {"held-out": metrics}, "groups_by_set": {"held-out": groups}}
+
+    evaluation = {"benchmarks": {"reported-titles": {}, "held-out": {"role": "second gate", "rows": 40, "hash": "sha256:ab"}}}
+    sections = _report_sections(evaluation, {"challenger": model(0.61, 0.7), "champion": model(0.55, 0.5)})
+    title = "held-out: second gate (40 rows, sha256:ab)"
+    assert list(sections) == [title]
+    html = render_report(version="v2", metrics={"acc@1": 0.5}, champion_version="v1", sections=sections)
+    section = html[html.index(title):]
+    assert "By SOC major group" in section and "champion acc@1" in section
+    assert "0.61" in section and "0.55" in section and "0.7" in section and "0.5" in section
