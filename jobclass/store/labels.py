@@ -30,14 +30,18 @@ _REVIEWED = sa.text(
     "JOIN job_postings p ON p.id = l.posting_id ORDER BY l.posting_id, l.created_at DESC, l.onet_code"
 )
 
-# The latest top-1 prediction of each posting flagged for review (or, with :run_id, that run's),
-# filtered; newest run first. total is the number of rows before paging.
+# The latest top-1 prediction of each posting flagged for review (every posting, with :flagged_only 0;
+# with :run_id, that run's), filtered and searched (posting id, code prefix, or words of the title);
+# newest run first. total is the number of rows before paging.
 _QUEUE = sa.text(
     "SELECT p.posting_id, p.run_id, p.model_version, p.onet_code, p.score, p.major_group, p.predicted_at, "
     "j.title, j.body, COUNT(*) OVER () AS total "
     "FROM predictions p JOIN job_postings j ON j.id = p.posting_id "
     "LEFT JOIN prediction_runs r ON r.run_id = p.run_id "
-    "WHERE p.rank = 1 AND p.needs_review = TRUE "
+    "WHERE p.rank = 1 AND (:flagged_only = 0 OR p.needs_review = TRUE) "
+    "AND (CAST(:search AS TEXT) IS NULL OR p.posting_id = CAST(:search AS TEXT) "
+    "  OR p.onet_code LIKE CAST(:search_code AS TEXT) ESCAPE '!' "
+    "  OR LOWER(COALESCE(j.title, '')) LIKE CAST(:search_title AS TEXT) ESCAPE '!') "
     "AND (CAST(:run_id AS TEXT) IS NULL OR p.run_id = CAST(:run_id AS TEXT)) "
     "AND (CAST(:major_group AS TEXT) IS NULL OR p.major_group = CAST(:major_group AS TEXT)) "
     "AND (CAST(:model_version AS TEXT) IS NULL OR p.model_version = CAST(:model_version AS TEXT)) "
@@ -99,11 +103,26 @@ class QueueFilter:
     score_min: float | None = None
     score_max: float | None = None
     state: str = "pending"
+    flagged_only: bool = True  # False: every posting's predictions (the predictions browser)
+    search: str | None = None  # a posting id, a code or its prefix, or words of the title
 
     def params(self) -> dict[str, Any]:
         if self.state not in QUEUE_STATES:
             raise ValueError(f"state must be one of {QUEUE_STATES}, not {self.state!r}")
-        return asdict(self)
+        search = (self.search or "").strip() or None
+        pattern = _like_literal(search.lower()) if search else ""
+        return {
+            **asdict(self),
+            "flagged_only": int(self.flagged_only),
+            "search": search,
+            "search_code": pattern + "%",
+            "search_title": "%" + "%".join(pattern.split()) + "%",
+        }
+
+
+def _like_literal(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '!' (its %, _ and ! escaped)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 @dataclass(frozen=True)

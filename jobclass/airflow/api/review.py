@@ -127,27 +127,68 @@ def review_page(
     band: str | None = Query(None, max_length=10),
     model: str | None = Query(None, max_length=200),
     state: str = Query("pending", max_length=10),
+    q: str | None = Query(None, max_length=200),
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
     dag_id: str | None = Query(None, max_length=250),
     dag_run_id: str | None = Query(None, max_length=250),
     app_state: ApiState = Depends(api_state),
+) -> HTMLResponse:
+    """The review queue: the postings flagged for review."""
+    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q}
+    return _page(request, app_state, "review", selected, page, dag_id, dag_run_id)
+
+
+@router.get("/predictions", response_class=HTMLResponse, include_in_schema=False)
+def predictions_page(
+    request: Request,
+    run: str | None = Query(None, max_length=300),
+    group: str | None = Query(None, max_length=2),
+    band: str | None = Query(None, max_length=10),
+    model: str | None = Query(None, max_length=200),
+    state: str = Query("all", max_length=10),
+    q: str | None = Query(None, max_length=200),
+    page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
+    dag_id: str | None = Query(None, max_length=250),
+    dag_run_id: str | None = Query(None, max_length=250),
+    app_state: ApiState = Depends(api_state),
+) -> HTMLResponse:
+    """The predictions browser: every stored posting's latest predictions, searchable by posting id,
+    code (or its prefix) and title words; the same cards and actions as the review queue."""
+    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q}
+    return _page(request, app_state, "predictions", selected, page, dag_id, dag_run_id)
+
+
+PAGES = {"review": "Review queue", "predictions": "Predictions"}
+
+
+def _page(
+    request: Request,
+    app_state: ApiState,
+    path: str,
+    selected: dict[str, Any],
+    page: int,
+    dag_id: str | None,
+    dag_run_id: str | None,
 ) -> HTMLResponse:
     from jobclass.pipeline.review import score_band
     from jobclass.store.labels import QueueFilter
 
     engine = app_state.engine()
     notice = ""
-    if dag_id and dag_run_id and not run:
-        run, notice = _run_from_airflow(engine, dag_id, dag_run_id)
+    if dag_id and dag_run_id and not selected["run"]:
+        selected["run"], notice = _run_from_airflow(engine, dag_id, dag_run_id)
     try:
-        low, high = score_band(band)
-        filters = QueueFilter(run or None, group or None, model or None, low, high, state)
+        low, high = score_band(selected["band"])
+        filters = QueueFilter(
+            selected["run"] or None, selected["group"] or None, selected["model"] or None, low, high,
+            selected["state"], flagged_only=path == "review", search=selected["q"],
+        )
         filters.params()
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     context = _page_context(request, engine, filters, page, notice)
-    selected = {"run": run or "", "group": group or "", "band": band or "", "model": model or "", "state": state}
-    html = _templates().get_template("review.html").render(**context, selected=selected)
+    selected = {k: v or "" for k, v in selected.items()}
+    html = _templates().get_template("review.html").render(**context, selected=selected, path=path, heading=PAGES[path])
     return HTMLResponse(html, headers=PAGE_HEADERS)
 
 

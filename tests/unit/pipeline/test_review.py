@@ -80,3 +80,18 @@ def test_an_airflow_run_maps_to_the_newest_prediction_run_of_its_interval(engine
     assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "scheduled") == NEW_RUN
     assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "manual") == OLD_RUN
     assert dag_runs.prediction_run_of(engine, "jobclass_nightly_classify", "queued") is None
+
+
+def test_the_predictions_page_searches_every_stored_posting(engine, taxonomy):
+    from fastapi.testclient import TestClient
+
+    from jobclass.airflow.api.app import create_app
+
+    seed_review_queue(engine, taxonomy)
+    client = TestClient(create_app(engine_factory=lambda: engine, bundle_loader=lambda path: None, auth=None))
+    page = client.get("/predictions", params={"q": "welder"})
+    assert page.status_code == 200
+    assert 'data-posting-id="n3"' in page.text and 'data-posting-id="n1"' not in page.text
+    assert "51-4121.00" in page.text and 'action="predictions"' in page.text  # its top-5, and the form stays here
+    assert 'data-posting-id="n3"' not in client.get("/review").text  # not flagged: not in the review queue
+    assert client.get("/predictions", params={"band": "nonsense"}).status_code == 422

@@ -163,3 +163,17 @@ def test_init_schema_upgrades_posting_labels_of_an_older_database(database_url):
     assert [h["reviewer"] for h in label_history(engine, "p1")] == ["old", "new"]
     assert read_reviewed_labels(engine).empty
     engine.dispose()
+
+
+def test_the_predictions_browser_lists_every_posting_and_searches_id_code_and_title(queue):
+    every = QueueFilter(state="all", flagged_only=False)
+    assert sorted(_ids(queue, every)) == ["n1", "n2", "n3", "o1", "o2"]  # n3 was not flagged
+    def search(text: str) -> list[str]:
+        return sorted(_ids(queue, QueueFilter(state="all", flagged_only=False, search=text)))
+
+    assert search("Welder") == ["n3"]
+    assert search("o1") == ["o1"]  # a posting id
+    assert search("29-1141") == ["n1"]  # a code prefix of the top-1 prediction
+    assert search("software ENGINEER") == ["n2"]  # title words, any case
+    assert search("100%") == [] and search("_") == []  # LIKE wildcards are matched literally
+    assert _ids(queue, QueueFilter(state="all", search="Welder")) == []  # the review queue: flagged only
