@@ -76,7 +76,8 @@ def objective_settings(config: TrainConfig, kind: type[Settings]) -> Settings:
 
 def proxy_training_rows(config: TrainConfig, corpus: pd.DataFrame) -> pd.DataFrame:
     """The training-split rows of ``config``'s views (plus official titles) that proxy fine-tuning sees."""
-    train = corpus[(corpus["split"] == "train") & corpus["source"].isin((*config.finetune_sources, "official_title"))]
+    sources = (*config.finetune_sources, *config.extra_title_sources, "official_title")
+    train = corpus[(corpus["split"] == "train") & corpus["source"].isin(sources)]
     if config.field_title_weight > 1:
         field = train[train["field_title"]]
         train = pd.concat([train, *[field] * (config.field_title_weight - 1)], ignore_index=True)

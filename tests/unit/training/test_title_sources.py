@@ -242,3 +242,15 @@ def test_pair_sources_fine_tune_before_the_main_objective(small_taxonomy: Taxono
     assert metrics["pairs_train_steps"] == 2 and metrics["pairs"] > 1000 and np.isfinite(metrics["pairs_train_loss"])
     assert metrics["train_steps"] == config.max_steps  # then the proxy softmax, as without pairs
     assert not encoder.training
+
+
+def test_the_extra_titles_are_fine_tuned_on(small_taxonomy: Taxonomy) -> None:
+    """TrainConfig.extra_title_sources promises that its titles are fine-tuned on, not only fitted by the heads."""
+    from jobclass.training.finetune import proxy_training_rows
+
+    config = TrainConfig(extra_title_sources=("dmtf", "dol_h2"))
+    corpus = training_corpus(config, small_taxonomy)
+    rows = proxy_training_rows(config, corpus)
+    extra = corpus[corpus["source"].isin(config.extra_title_sources)]
+    assert len(extra) and set(extra["text"]) <= set(rows["text"])
+    assert not set(proxy_training_rows(TrainConfig(), corpus)["source"]) & {"dmtf", "dol_h2"}
