@@ -75,7 +75,7 @@ def objective_settings(config: TrainConfig, kind: type[Settings]) -> Settings:
 
 
 def proxy_training_rows(config: TrainConfig, corpus: pd.DataFrame) -> pd.DataFrame:
-    """The training-split rows of ``config``'s views (plus official titles) that proxy fine-tuning sees."""
+    """The training-split rows of ``config``'s views and extra title sources (plus official titles) that proxy fine-tuning sees."""
     sources = (*config.finetune_sources, *config.extra_title_sources, "official_title")
     train = corpus[(corpus["split"] == "train") & corpus["source"].isin(sources)]
     if config.field_title_weight > 1:
