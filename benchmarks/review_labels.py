@@ -93,20 +93,20 @@ def as_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 def summarise(probs: np.ndarray, bench: Any, codes: list[str]) -> dict[str, Any]:
     """acc@1/5, lenient acc@1 and the auto-accept share (review threshold 5-fold cross-validated)."""
-    from jobclass.evaluation.scoring import benchmark_labels, evaluate_probabilities, lenient_hits
+    from jobclass.evaluation.scoring import benchmark_labels, evaluate_parts, evaluate_probabilities, lenient_hits
     from jobclass.training.calibration import cross_validated_review
 
     metrics = evaluate_probabilities(probs, bench, codes)
+    parts = evaluate_parts(probs, bench, codes, "form")
     correct = probs.argmax(axis=1) == benchmark_labels(bench, codes)
     lenient = lenient_hits(probs, bench, codes)
-    form = bench.frame["form"].to_numpy()
     out = {
         "acc@1": metrics["acc@1"],
         "acc@5": metrics["acc@5"],
         "mrr@10": metrics.get("mrr@10"),
         "lenient_acc@1": metrics["lenient_acc@1"],
-        "titled_acc@1": float(correct[form == "titled"].mean()),
-        "untitled_acc@1": float(correct[form == "untitled"].mean()),
+        "titled_acc@1": parts["titled"]["acc@1"],
+        "untitled_acc@1": parts["untitled"]["acc@1"],
     }
     for target in (0.90, 0.80):
         estimate = cross_validated_review(probs.max(axis=1), correct, lenient, precision=target)
