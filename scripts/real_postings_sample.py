@@ -1,6 +1,7 @@
 """Draw the postings of the real-postings benchmark and write the coders' batches.
 
-    python scripts/real_postings_sample.py OUT_DIR
+    python scripts/real_postings_sample.py OUT_DIR            # the 342 of the frozen benchmark
+    python scripts/real_postings_sample.py --stream OUT_DIR   # the other 451 (labels_stream.csv)
 
 One posting per distinct title (the first by a SHA-256 of its id), plus 80 more drawn the same way,
 in a hash-drawn order, split round-robin into three batches of Markdown that a coder reads
@@ -20,6 +21,8 @@ from pathlib import Path
 POSTINGS = Path(__file__).resolve().parents[1] / "jobclass" / "resources" / "postings" / "usajobs_2016_2021.jsonl.gz"
 EXTRA = 80
 BATCHES = 3
+STREAM_BATCHES = 5
+SECOND_SAMPLE = 60
 
 
 def _h(text: str) -> str:
@@ -47,16 +50,29 @@ def batch_text(row: dict) -> str:
     )
 
 
-def main(out_dir: str) -> None:
+def rest(rows: list[dict]) -> list[dict]:
+    """The postings the benchmark did not draw (the stream file), in a hash-drawn order."""
+    chosen = {r["id"] for r in sample(rows)}
+    return sorted((r for r in rows if r["id"] not in chosen), key=lambda r: _h("order:" + r["id"]))
+
+
+def main(out_dir: str, stream: bool = False) -> None:
     rows = [json.loads(line) for line in gzip.open(POSTINGS, "rt", encoding="utf-8")]
-    chosen = sample(rows)
+    chosen = rest(rows) if stream else sample(rows)
+    batches = STREAM_BATCHES if stream else BATCHES
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for i in range(BATCHES):
-        part = chosen[i::BATCHES]
+    for i in range(batches):
+        part = chosen[i::batches]
         (out / f"batch_{i + 1}.md").write_text("".join(batch_text(r) for r in part), encoding="utf-8")
         print(f"batch_{i + 1}.md: {len(part)} postings")
+    if stream:
+        # The second coder's sample: a hash-drawn SECOND_SAMPLE of the stream file, coded blind.
+        second = sorted(chosen, key=lambda r: _h("second:" + r["id"]))[:SECOND_SAMPLE]
+        (out / "second.md").write_text("".join(batch_text(r) for r in second), encoding="utf-8")
+        print(f"second.md: {len(second)} postings")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    args = sys.argv[1:]
+    main(args[-1], stream="--stream" in args)

@@ -10,7 +10,7 @@ from rich_argparse import RichHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jobclass.cli import db_commands, label_commands, model_commands
+    from jobclass.cli import db_commands, label_commands, memory_commands, model_commands
 
     parser = argparse.ArgumentParser(
         prog="jobclass", description="Code job postings to O*NET-SOC 2019 occupations.", formatter_class=RichHelpFormatter
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.register(sub)
     db_commands.register(sub)
     label_commands.register(sub)
+    memory_commands.register(sub)
     return parser
 
 

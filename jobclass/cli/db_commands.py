@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich_argparse import RichHelpFormatter
 
+from jobclass.cli.options import database_option
+
 if TYPE_CHECKING:
     from jobclass.pipeline.ingest import LoadStats
 
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     db_sub = db.add_subparsers(dest="db_command", required=True)
 
     init = db_sub.add_parser("init", help="create the tables (idempotent)", formatter_class=RichHelpFormatter)
-    _database_option(init)
+    database_option(init)
     init.set_defaults(handler=cmd_init)
 
     load = db_sub.add_parser(
@@ -38,13 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "so no run misses it); an interval already classified must be run again to see a backfill",
     )
     load.add_argument("--source", help="source name when records have none (default: id prefix or file name)")
-    _database_option(load)
+    database_option(load)
     load.set_defaults(handler=cmd_load_postings)
 
     query = db_sub.add_parser("query", help="run a SQL file (e.g. sql/queries/*.sql) and print its rows", formatter_class=RichHelpFormatter)
     query.add_argument("file", type=Path)
     query.add_argument("--limit", type=int, default=20, help="rows to print")
-    _database_option(query)
+    database_option(query)
     query.set_defaults(handler=cmd_query)
 
     classify = sub.add_parser(
@@ -60,14 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     classify.add_argument("--model-version", help="a registered version instead of the champion")
     classify.add_argument("--out-dir", type=Path, help="Parquet root (default: <data home>/predictions)")
     classify.add_argument("--force", action="store_true", help="recompute chunks whose output already exists")
-    _database_option(classify)
+    database_option(classify)
     classify.set_defaults(handler=cmd_classify)
 
-
-def _database_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url", help="SQLAlchemy URL (default: JOBCLASS_DATABASE_URL or the SQLite file in the data home)"
-    )
 
 
 def _ready_engine(database_url: str | None):

@@ -11,6 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich_argparse import RichHelpFormatter
 
+from jobclass.cli.options import database_option
+
 console = Console(stderr=True, soft_wrap=True)
 MAX_LISTED_REJECTS = 50
 
@@ -31,7 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--state", choices=["pending", "decided", "all"], default="pending", help="undecided postings (default), or others"
     )
-    _database_option(export)
+    export.add_argument(
+        "--order", choices=["impact", "newest"], default="impact",
+        help="impact (default): the postings one decision settles most of first (same title), then the least certain; "
+        "newest: newest run first",
+    )
+    database_option(export)
     export.set_defaults(handler=cmd_export)
 
     imp = labels_sub.add_parser(
@@ -43,14 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("file", type=Path)
     imp.add_argument("--reviewer", help="reviewer for rows without one (default: your user name)")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, record nothing")
-    _database_option(imp)
+    database_option(imp)
     imp.set_defaults(handler=cmd_import)
 
-
-def _database_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url", help="SQLAlchemy URL (default: JOBCLASS_DATABASE_URL or the SQLite file in the data home)"
-    )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -60,7 +62,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     engine = open_database(args.database_url)
     filters = QueueFilter(
-        run_id=args.run, major_group=args.major_group, model_version=args.model_version, state=args.state
+        run_id=args.run, major_group=args.major_group, model_version=args.model_version, state=args.state,
+        order=args.order,
     )
     if args.output is None:
         count = write_export(engine, sys.stdout, filters)

@@ -194,9 +194,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baselines:
         for baseline, bench_name, metrics in run_baselines(taxonomy, benchmarks):
             results[bench_name][baseline] = metrics
+    fitted_on = (classifier.metadata.get("review") or {}).get("benchmark")
     for bench_name, rows in results.items():
         first = next(iter(rows.values()))
         print_metrics_table(rows, title=f"{bench_name} (n={int(first['n'])}, {first['benchmark_hash'][:19]}…)")
+        if bench_name == fitted_on:
+            console.print(
+                f"[yellow]in-sample:[/yellow] auto_accept_share and auto_accept_precision above use the bundle's review "
+                f"threshold, which was fitted on these {bench_name} rows; the cross-validated figures are in the "
+                f"bundle's metadata ('review': accept_share, precision)."
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
     return 0

@@ -384,6 +384,9 @@ def _report_facts(challenger: dict, training_set: dict | None, evaluation: dict)
         facts["Reviewed labels (train / held out)"] = (
             f"{training_set['n_labels_train']} / {training_set['n_labels_holdout']}"
         )
+        facts["Reviewed labels skipped (benchmark postings, never trained on)"] = training_set.get(
+            "n_labels_skipped_benchmark", 0
+        )
     return facts
 
 

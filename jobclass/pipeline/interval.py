@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,8 +31,10 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from jobclass.memory.apply import MEMORY_COLUMNS, FittedMemory, apply_memory
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.paths import predictions_dir
+from jobclass.pipeline.memory import keys_of
 from jobclass.pipeline.parquet_sink import (
     partition_day,
     partition_dir,
@@ -39,6 +42,7 @@ from jobclass.pipeline.parquet_sink import (
     stamp_predictions,
     write_parquet_partition,
 )
+from jobclass.pipeline.review import title_of
 from jobclass.pipeline.validation import NO_PREDICTION, REJECT_COLUMNS, validate_postings
 from jobclass.store import runs as run_store
 from jobclass.store.engine import TimeLike, format_ts, to_utc, utc_now, with_db_retry
@@ -144,17 +148,24 @@ def plan_chunks(engine: Engine, start: TimeLike, end: TimeLike, chunk_size: int 
 
 # -- one chunk --------------------------------------------------------------------------------
 def classify_frame(
-    classifier: Classifier, frame: pd.DataFrame, *, top_k: int = 5, batch_size: int | None = None
+    classifier: Classifier,
+    frame: pd.DataFrame,
+    *,
+    top_k: int = 5,
+    batch_size: int | None = None,
+    memory: FittedMemory | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate then predict a batch: (predictions with the model's columns and ``truncated``, rejects).
+    """Validate, predict, then apply the coded-title memory to a batch: (predictions with the
+    model's columns, ``truncated`` and the memory's columns, rejects).
 
     Every posting of ``frame`` is in exactly one of the two (a valid posting the model returns
-    nothing for is rejected as ``no_prediction``). ``truncated`` flags a posting whose title or
-    body was cut at the length limit before the model saw it.
+    nothing for is rejected as ``no_prediction``; one whose key reviewers marked not codable, as
+    ``remembered_not_codable``). ``truncated`` flags a posting whose title or body was cut at the
+    length limit before the model saw it. Without ``memory`` every row is the model's.
     """
     valid, rejected = validate_postings(frame)
     if valid.empty:
-        return pd.DataFrame(columns=[*PREDICTION_COLUMNS, "truncated"]), rejected
+        return pd.DataFrame(columns=[*PREDICTION_COLUMNS, "truncated", *MEMORY_COLUMNS]), rejected
     options = {"batch_size": batch_size} if batch_size else {}
     predictions = classifier.predict_frame(valid[["posting_id", "title", "body"]], top_k=top_k, **options)
     predictions = predictions[predictions["posting_id"].astype(str).isin(set(valid["posting_id"]))]
@@ -166,6 +177,9 @@ def classify_frame(
             {"posting_id": missing, "reason_code": NO_PREDICTION, "detail": "the model returned no rows"}
         )
         rejected = pd.concat([rejected, lost[REJECT_COLUMNS]], ignore_index=True)
+    predictions, remembered = apply_memory(predictions.reset_index(drop=True), keys_of(valid), memory, title_of())
+    if len(remembered):
+        rejected = pd.concat([rejected, remembered[REJECT_COLUMNS]], ignore_index=True)
     return predictions.reset_index(drop=True), rejected
 
 
@@ -203,8 +217,11 @@ def classify_chunk(
     model_version: str | None = None,
     batch_size: int | None = None,
     force: bool = False,
+    memory: FittedMemory | Callable[[], FittedMemory] | None = None,
 ) -> dict[str, Any]:
-    """Classify one planned chunk: its SQL rows (one transaction) then its Parquet part.
+    """Classify one planned chunk: its SQL rows (one transaction) then its Parquet part; with
+    ``memory`` (or a function that reads it, called only when the chunk is computed), postings whose
+    key reviewers decided are coded from it (:func:`classify_frame`).
 
     Idempotent: the rows and the part are replaced, never appended. When the part already exists
     for this chunk and the database agrees with it, nothing is recomputed (``skipped``) unless
@@ -229,9 +246,11 @@ def classify_chunk(
             log.info("chunk %d of %s already done: skipped", chunk["index"], run_id)
             return {**summary, **counts, "skipped": True, "seconds": round(time.perf_counter() - t0, 3)}
 
+    if callable(memory):
+        memory = memory()
     bounds = (chunk.get("id_from"), chunk.get("id_to"))
     frame = with_db_retry(engine, f"chunk {chunk['index']}: read", read_posting_range, engine, start, end, *bounds)
-    predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size)
+    predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size, memory=memory)
     stamped = stamp_predictions(
         predictions, model_version=model_version, run_id=run_id, partition_date=day, predicted_at=end
     )
@@ -367,8 +386,10 @@ def classify_interval(
     model_version: str | None = None,
     batch_size: int | None = None,
     force: bool = False,
+    use_memory: bool = True,
 ) -> RunSummary:
-    """Classify every posting ingested in [start, end), chunk by chunk, and reconcile the run."""
+    """Classify every posting ingested in [start, end), chunk by chunk, and reconcile the run.
+    With ``use_memory`` (the default) the coded-title memory is read once and applied."""
     model_version = model_version or classifier.version
     out_dir = Path(out_dir) if out_dir is not None else predictions_dir()
     chunks = plan_chunks(engine, start, end, chunk_size)
@@ -376,6 +397,11 @@ def classify_interval(
     log.info("run %s: %d postings in %d chunks", run_id, sum(c["rows"] for c in chunks), len(chunks))
     skipped = 0
     try:
+        memory = None
+        if use_memory:
+            from jobclass.pipeline.memory import load_memory
+
+            memory = with_db_retry(engine, "read the coded-title memory", load_memory, engine)
         for chunk in chunks:
             result = classify_chunk(
                 engine,
@@ -388,6 +414,7 @@ def classify_interval(
                 model_version=model_version,
                 batch_size=batch_size,
                 force=force,
+                memory=memory,
             )
             skipped += bool(result["skipped"])
     except Exception as exc:

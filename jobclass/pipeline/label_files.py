@@ -43,6 +43,17 @@ class ImportReport:
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, posting_id, reason)
 
 
+#: Free-text cells a spreadsheet could run as a formula (CSV injection) get a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+TEXT_COLUMNS = ("title", "body", "suggestions")
+
+
+def neutralise_formula(cell: Any) -> Any:
+    """``cell`` as a spreadsheet shows it but never evaluates it: text that starts with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading apostrophe (OWASP's CSV-injection advice)."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell
+
+
 def _suggestions_cell(suggestions: list[dict[str, Any]]) -> str:
     return "; ".join(f"{s['rank']}. {s['onet_code']} {s['onet_title']} ({s['score']:.2f})" for s in suggestions)
 
@@ -57,7 +68,8 @@ def export_rows(engine: Engine, filters: QueueFilter) -> Iterator[dict[str, Any]
         top = top_predictions(engine, [r["posting_id"] for r in page], SUGGESTIONS)
         for row in page:
             suggestions = top.get((row["posting_id"], row["model_version"]), [])
-            yield {c: row.get(c) or "" for c in EXPORT_COLUMNS} | {**BLANK_CELLS, "suggestions": _suggestions_cell(suggestions)}
+            cells = {c: row.get(c) or "" for c in EXPORT_COLUMNS} | {**BLANK_CELLS, "suggestions": _suggestions_cell(suggestions)}
+            yield {c: neutralise_formula(v) if c in TEXT_COLUMNS else v for c, v in cells.items()}
         offset += len(page)
 
 

@@ -139,11 +139,19 @@ class LazyClassifier:
 
 
 def predict_chunk(engine, model: dict, chunk: dict, start: datetime, end: datetime, *, top_k: int) -> dict:
-    """The ``classify_chunk`` task: one chunk with the run's model; returns only counts (and its part's path)."""
+    """The ``classify_chunk`` task: one chunk with the run's model and the coded-title memory as it
+    stands; returns only counts (and its part's path)."""
     from jobclass.pipeline.interval import classify_chunk
+    from jobclass.pipeline.memory import load_memory
+    from jobclass.store.engine import with_db_retry
+
+    # The reviewers' decisions so far: a key they decided is coded from memory (no retrain needed).
+    # Read when the chunk is computed (a chunk already done is skipped without it).
+    def memory():
+        return with_db_retry(engine, "read the coded-title memory", load_memory, engine)
 
     result = classify_chunk(
-        engine, LazyClassifier(model), start, end, chunk, top_k=top_k, model_version=model["version"]
+        engine, LazyClassifier(model), start, end, chunk, top_k=top_k, model_version=model["version"], memory=memory
     )
     return {
         k: result[k]

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobclass.memory.apply import MEMORY_COLUMNS, model_only
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.store.engine import format_ts, to_utc
 from jobclass.store.predictions import PREDICTION_TABLE_COLUMNS
@@ -42,6 +43,9 @@ PARQUET_SCHEMA = pa.schema(
         pa.field("partition_date", pa.date32(), nullable=False),
         pa.field("predicted_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("truncated", pa.bool_(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("model_rank", pa.int32()),
+        pa.field("memory_key", pa.string()),
     ]
 )
 assert PARQUET_SCHEMA.names == PREDICTION_TABLE_COLUMNS, "the Parquet schema must follow the model's columns"
@@ -66,7 +70,8 @@ def stamp_predictions(
 ) -> pd.DataFrame:
     """The model's frame plus the run columns, in table column order, sorted by (posting, rank).
 
-    ``truncated`` is kept when the frame has it (:func:`jobclass.pipeline.interval.classify_frame`), else False.
+    ``truncated`` is kept when the frame has it (:func:`jobclass.pipeline.interval.classify_frame`), else False;
+    so are the memory's columns (``source``, ``model_rank``, ``memory_key``), else the model's.
     """
     missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
     if missing:
@@ -80,6 +85,11 @@ def stamp_predictions(
     frame["partition_date"] = partition_day(partition_date)
     frame["predicted_at"] = format_ts(predicted_at)
     frame["truncated"] = predictions["truncated"].astype(bool) if "truncated" in predictions.columns else False
+    # Where each code came from (jobclass.memory.apply); a frame straight from the model: the model.
+    memory = predictions if "source" in predictions.columns else model_only(predictions)
+    for column in MEMORY_COLUMNS:
+        frame[column] = memory[column].to_numpy()
+    frame["model_rank"] = frame["model_rank"].astype("Int64")
     return frame.sort_values(["posting_id", "rank"], kind="stable").reset_index(drop=True)
 
 

@@ -79,10 +79,22 @@ def is_held_out_posting(posting_id: str) -> bool:
 
 
 def build_training_set(engine, workdir: Path) -> dict:
-    """Step 1: reviewed labels split by a hash of the posting id into training and held-out slices."""
+    """Step 1: reviewed labels split by a hash of the posting id into training and held-out slices.
+
+    Labels on a benchmark posting (the hand-coded real postings, :func:`benchmark_posting_ids`) are
+    skipped and counted: a reviewer who works through the demo queue must not train the next model
+    on the postings it is measured on."""
+    from jobclass.evaluation.real_postings import benchmark_posting_ids
     from jobclass.store.labels import read_reviewed_labels
 
     labels = read_reviewed_labels(engine)
+    on_benchmark = labels["posting_id"].isin(benchmark_posting_ids())
+    skipped = int(on_benchmark.sum())
+    labels = labels[~on_benchmark].reset_index(drop=True)
+    if skipped:
+        log.warning("Skipped %d reviewed labels on benchmark postings (real-postings files): never trained on", skipped)
+    else:
+        log.info("Skipped 0 reviewed labels on benchmark postings")
     held = labels["posting_id"].map(is_held_out_posting) if len(labels) else labels["posting_id"].astype(bool)
     train, holdout = labels[~held], labels[held]
     train_path, holdout_path = workdir / "labels_train.parquet", workdir / "labels_holdout.parquet"
@@ -96,6 +108,7 @@ def build_training_set(engine, workdir: Path) -> dict:
         "labels_holdout": str(holdout_path),
         "n_labels_train": len(train),
         "n_labels_holdout": len(holdout),
+        "n_labels_skipped_benchmark": skipped,
     }
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from jobclass.memory.apply import REMEMBERED_NOT_CODABLE  # a reason code of the memory
 from jobclass.model.cleaning import repair_text
 
 MAX_TITLE_CHARS = 1_000
@@ -44,7 +45,7 @@ INVALID_ENCODING = "invalid_encoding"
 NOT_TEXT = "not_text"
 EMPTY = "empty"
 NO_PREDICTION = "no_prediction"
-REASON_CODES = (MISSING_ID, DUPLICATE_ID, INVALID_ENCODING, NOT_TEXT, EMPTY, NO_PREDICTION)
+REASON_CODES = (MISSING_ID, DUPLICATE_ID, INVALID_ENCODING, NOT_TEXT, EMPTY, NO_PREDICTION, REMEMBERED_NOT_CODABLE)
 
 # Lone surrogates that surrogateescape cannot turn back into bytes (they come from JSON escapes).
 _FOREIGN_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")

@@ -33,9 +33,15 @@ _REVIEWED = sa.text(
 # The latest top-1 prediction of each posting flagged for review (every posting, with :flagged_only 0;
 # with :run_id, that run's), filtered and searched (posting id, code prefix, or words of the title);
 # newest run first. total is the number of rows before paging.
-_QUEUE = sa.text(
-    "SELECT p.posting_id, p.run_id, p.model_version, p.onet_code, p.score, p.major_group, p.predicted_at, "
-    "j.title, j.body, COUNT(*) OVER () AS total "
+#: The queue's orders: ``impact`` (the review queue's default: the postings one decision settles, those
+#: sharing a memory key, most first, then the least certain) and ``newest`` (newest run first).
+QUEUE_ORDERS = {
+    "impact": "settles DESC, COALESCE(q.memory_key, ''), q.score, q.posting_id",
+    "newest": "q.run_started DESC, q.run_id, q.score, q.posting_id",
+}
+_QUEUE_SQL = (
+    "WITH q AS (SELECT p.posting_id, p.run_id, p.model_version, p.onet_code, p.score, p.major_group, p.predicted_at, "
+    "p.source, p.memory_key, j.title, j.body, COALESCE(r.started_at, p.predicted_at) AS run_started "
     "FROM predictions p JOIN job_postings j ON j.id = p.posting_id "
     "LEFT JOIN prediction_runs r ON r.run_id = p.run_id "
     "WHERE p.rank = 1 AND (:flagged_only = 0 OR p.needs_review = TRUE) "
@@ -51,21 +57,28 @@ _QUEUE = sa.text(
     "  WHERE q.posting_id = p.posting_id AND q.rank = 1 AND q.predicted_at > p.predicted_at)) "
     "AND (CAST(:state AS TEXT) <> 'pending' OR NOT EXISTS (SELECT 1 FROM posting_labels l WHERE l.posting_id = p.posting_id)) "
     "AND (CAST(:state AS TEXT) <> 'decided' OR EXISTS (SELECT 1 FROM posting_labels l WHERE l.posting_id = p.posting_id)) "
-    "ORDER BY COALESCE(r.started_at, p.predicted_at) DESC, p.run_id, p.score, p.posting_id "
-    "LIMIT :limit OFFSET :offset"
+    "AND (CAST(:memory_key AS TEXT) IS NULL OR p.memory_key = CAST(:memory_key AS TEXT))) "
+    "SELECT q.*, COUNT(*) OVER () AS total, "
+    "CASE WHEN q.memory_key IS NULL THEN 1 ELSE COUNT(*) OVER (PARTITION BY q.memory_key) END AS settles "
+    "FROM q ORDER BY {order} LIMIT :limit OFFSET :offset"
 )
+_QUEUE = {name: sa.text(_QUEUE_SQL.format(order=order)) for name, order in QUEUE_ORDERS.items()}
 _TOP = sa.text(
-    "SELECT posting_id, model_version, rank, onet_code, onet_title, score, evidence, evidence_score "
+    "SELECT posting_id, model_version, rank, onet_code, onet_title, score, evidence, evidence_score, source "
     "FROM predictions WHERE posting_id IN :ids AND rank <= :k ORDER BY posting_id, model_version, rank"
 ).bindparams(sa.bindparam("ids", expanding=True))
 _CURRENT = sa.text(
-    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank "
+    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank, bulk_id "
     "FROM posting_labels WHERE posting_id IN :ids ORDER BY posting_id, created_at DESC"
 ).bindparams(sa.bindparam("ids", expanding=True))
 _HISTORY = sa.text(
-    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank, "
+    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank, bulk_id, "
     "superseded_at, superseded_by FROM posting_label_history WHERE posting_id = :posting_id "
     "ORDER BY created_at, reviewer"
+)
+# The memory key of a posting's latest prediction.
+_KEY_OF = sa.text(
+    "SELECT memory_key FROM predictions WHERE posting_id = :posting_id AND rank = 1 ORDER BY predicted_at DESC LIMIT 1"
 )
 _KNOWN_POSTINGS = sa.text("SELECT id FROM job_postings WHERE id IN :ids").bindparams(
     sa.bindparam("ids", expanding=True)
@@ -73,15 +86,15 @@ _KNOWN_POSTINGS = sa.text("SELECT id FROM job_postings WHERE id IN :ids").bindpa
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 _SUPERSEDE = sa.text(
     "INSERT INTO posting_label_history (posting_id, onet_code, reviewer, created_at, note, decision, "
-    "model_version, suggested_rank, superseded_at, superseded_by) "
-    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank, "
+    "model_version, suggested_rank, bulk_id, superseded_at, superseded_by) "
+    "SELECT posting_id, onet_code, reviewer, created_at, note, decision, model_version, suggested_rank, bulk_id, "
     ":now, :reviewer FROM posting_labels WHERE posting_id = :posting_id"
 )
 _DELETE_CURRENT = sa.text("DELETE FROM posting_labels WHERE posting_id = :posting_id")
 _INSERT_LABEL = sa.text(
     "INSERT INTO posting_labels (posting_id, onet_code, reviewer, created_at, note, decision, model_version, "
-    "suggested_rank) VALUES (:posting_id, :onet_code, :reviewer, :created_at, :note, :decision, :model_version, "
-    ":suggested_rank)"
+    "suggested_rank, bulk_id) VALUES (:posting_id, :onet_code, :reviewer, :created_at, :note, :decision, "
+    ":model_version, :suggested_rank, :bulk_id)"
 )
 _REVIEW_RUNS = sa.text(
     "SELECT r.run_id, r.started_at, r.model_version FROM prediction_runs r "
@@ -105,14 +118,20 @@ class QueueFilter:
     state: str = "pending"
     flagged_only: bool = True  # False: every posting's predictions (the predictions browser)
     search: str | None = None  # a posting id, a code or its prefix, or words of the title
+    memory_key: str | None = None  # only the postings with this memory key
+    order: str = "impact"  # see QUEUE_ORDERS
 
     def params(self) -> dict[str, Any]:
         if self.state not in QUEUE_STATES:
             raise ValueError(f"state must be one of {QUEUE_STATES}, not {self.state!r}")
+        if self.order not in QUEUE_ORDERS:
+            raise ValueError(f"order must be one of {list(QUEUE_ORDERS)}, not {self.order!r}")
         search = (self.search or "").strip() or None
         pattern = _like_literal(search.lower()) if search else ""
+        params = asdict(self)
+        del params["order"]
         return {
-            **asdict(self),
+            **params,
             "flagged_only": int(self.flagged_only),
             "search": search,
             "search_code": pattern + "%",
@@ -136,6 +155,7 @@ class Decision:
     model_version: str | None = None
     suggested_rank: int | None = None
     note: str | None = None
+    bulk_id: str | None = None  # the same id on every label of one "apply to all N" decision
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -159,13 +179,28 @@ def read_reviewed_labels(engine: Engine) -> pd.DataFrame:
 
 
 def review_queue(engine: Engine, filters: QueueFilter, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """A page of the review queue (newest run first) and the number of rows in the whole queue."""
+    """A page of the review queue in ``filters.order`` and the number of rows in the whole queue.
+    Each row says how many rows of the queue share its memory key (``settles``: what one decision
+    on it, applied to all of them, settles)."""
+    params = {**filters.params(), "limit": limit, "offset": offset}
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(_QUEUE, {**filters.params(), "limit": limit, "offset": offset})]
+        rows = [dict(r._mapping) for r in conn.execute(_QUEUE[filters.order], params)]
     total = int(rows[0]["total"]) if rows else 0
     for row in rows:
-        del row["total"]
+        del row["total"], row["run_started"]
     return rows, total
+
+
+def pending_group(engine: Engine, posting_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The pending postings flagged for review that share ``posting_id``'s memory key (it among
+    them), least certain first: what "apply to all N" decides. Just the posting when it has no key."""
+    with engine.connect() as conn:
+        key = conn.execute(_KEY_OF, {"posting_id": posting_id}).scalar()
+    if not key:
+        rows, _ = review_queue(engine, QueueFilter(search=posting_id), 1)
+        return [r for r in rows if r["posting_id"] == posting_id]
+    rows, _ = review_queue(engine, QueueFilter(memory_key=key), limit)
+    return rows
 
 
 def top_predictions(engine: Engine, posting_ids: Sequence[str], k: int = 5) -> dict[tuple[str, str], list[dict[str, Any]]]:

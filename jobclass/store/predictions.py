@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from jobclass.memory.apply import MEMORY_COLUMNS
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.store.engine import WRITE_LOCK_KEY
 
@@ -20,7 +21,8 @@ from jobclass.store.engine import WRITE_LOCK_KEY
 INPUT_COLUMNS = ["truncated"]
 RUN_COLUMNS = ["model_version", "run_id", "partition_date", "predicted_at"]
 #: The columns of ``predictions`` (and of the Parquet parts), in order.
-PREDICTION_TABLE_COLUMNS = [*PREDICTION_COLUMNS, *RUN_COLUMNS, *INPUT_COLUMNS]
+# Set by the memory (jobclass.memory.apply): where the code came from, the model's own rank, the key.
+PREDICTION_TABLE_COLUMNS = [*PREDICTION_COLUMNS, *RUN_COLUMNS, *INPUT_COLUMNS, *MEMORY_COLUMNS]
 REJECT_TABLE_COLUMNS = ["posting_id", "run_id", "reason_code", "detail"]
 SQL_BATCH_ROWS = 5_000
 
@@ -74,10 +76,25 @@ def replace_predictions(
         conn.execute(
             _DELETE_PREDICTIONS, {"run_id": run_id, "model_version": model_version, "ids": ids[i : i + SQL_BATCH_ROWS]}
         )
-    records = _records(predictions, PREDICTION_TABLE_COLUMNS)
+    records = _records(with_memory_defaults(predictions), PREDICTION_TABLE_COLUMNS)
     for batch in _in_batches(records):
         conn.execute(_INSERT_PREDICTION, batch)
     return len(records)
+
+
+def with_memory_defaults(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Rows written without the memory's columns (or with them empty) are the model's own."""
+    frame = predictions.copy()
+    if "source" not in frame.columns:
+        frame["source"] = None
+    frame["source"] = frame["source"].where(frame["source"].notna(), "model")
+    if "model_rank" not in frame.columns:
+        frame["model_rank"] = None
+    model_rows = frame["model_rank"].isna() & (frame["source"] == "model")
+    frame["model_rank"] = frame["model_rank"].astype(object).where(~model_rows, frame["rank"])
+    if "memory_key" not in frame.columns:
+        frame["memory_key"] = None
+    return frame
 
 
 def replace_rejects(conn: Connection, rejects: pd.DataFrame, run_id: str, posting_ids: Sequence[str]) -> int:

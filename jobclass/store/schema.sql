@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     partition_date     TEXT NOT NULL,
     predicted_at       TEXT NOT NULL,
     truncated          BOOLEAN NOT NULL DEFAULT FALSE,
+    source             TEXT NOT NULL DEFAULT 'model',
+    model_rank         INTEGER,
+    memory_key         TEXT,
     PRIMARY KEY (posting_id, model_version, rank)
 );
 
@@ -91,6 +94,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 -- truncated: the title or body was cut at the length limit (jobclass.pipeline.validation) before predicting.
 ALTER TABLE predictions ADD COLUMN truncated BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- The coded-title memory (jobclass.memory): source says where the row's code came from ('model', or
+-- 'memory': what reviewers decided for postings with the same memory_key); model_rank is the rank the
+-- model itself gave the code (NULL: not in the model's top k); memory_key is the posting's key.
+ALTER TABLE predictions ADD COLUMN source TEXT NOT NULL DEFAULT 'model';
+ALTER TABLE predictions ADD COLUMN model_rank INTEGER;
+ALTER TABLE predictions ADD COLUMN memory_key TEXT;
+
 -- Replacing a run's rows, and run-level reconciliation.
 CREATE INDEX IF NOT EXISTS ix_predictions_run ON predictions (run_id, rank);
 -- Predictions per occupation per day.
@@ -98,6 +108,8 @@ CREATE INDEX IF NOT EXISTS ix_predictions_day_code ON predictions (partition_dat
 -- Latest top-1 per posting, counts by major group, low-confidence review.
 CREATE INDEX IF NOT EXISTS ix_predictions_top1 ON predictions (rank, posting_id, predicted_at);
 CREATE INDEX IF NOT EXISTS ix_predictions_review ON predictions (rank, needs_review, score);
+-- The review queue's order: how many pending postings share a posting's memory key.
+CREATE INDEX IF NOT EXISTS ix_predictions_memory_key ON predictions (memory_key, rank);
 
 -- Postings a run could not predict, with a reason code (see jobclass.pipeline.validation).
 CREATE TABLE IF NOT EXISTS rejected_postings (
@@ -140,6 +152,7 @@ CREATE TABLE IF NOT EXISTS posting_labels (
     decision        TEXT NOT NULL DEFAULT 'coded',
     model_version   TEXT,
     suggested_rank  INTEGER,
+    bulk_id         TEXT,
     PRIMARY KEY (posting_id, onet_code, reviewer)
 );
 
@@ -149,6 +162,9 @@ CREATE INDEX IF NOT EXISTS ix_posting_labels_created ON posting_labels (created_
 ALTER TABLE posting_labels ADD COLUMN decision TEXT NOT NULL DEFAULT 'coded';
 ALTER TABLE posting_labels ADD COLUMN model_version TEXT;
 ALTER TABLE posting_labels ADD COLUMN suggested_rank INTEGER;
+-- bulk_id: set on each of the N labels one "apply to all N pending postings with this title" wrote
+-- (the same id on all N); NULL for a decision on one posting.
+ALTER TABLE posting_labels ADD COLUMN bulk_id TEXT;
 
 -- Superseded decisions: a posting_labels row moved here when a later decision replaced it,
 -- with when and by whom it was replaced. Never read by the retrain.
@@ -163,7 +179,21 @@ CREATE TABLE IF NOT EXISTS posting_label_history (
     suggested_rank  INTEGER,
     superseded_at   TEXT NOT NULL,
     superseded_by   TEXT NOT NULL,
+    bulk_id         TEXT,
     PRIMARY KEY (posting_id, onet_code, reviewer, created_at)
 );
 
+ALTER TABLE posting_label_history ADD COLUMN bulk_id TEXT;
+
 CREATE INDEX IF NOT EXISTS ix_posting_label_history_posting ON posting_label_history (posting_id, superseded_at);
+
+
+-- Retired memory entries: the decisions on a key made up to retired_at no longer count in the memory
+-- (jobclass memory retire, the review page). The labels stay, and the retrain still trains on them.
+CREATE TABLE IF NOT EXISTS memory_retirements (
+    memory_key  TEXT NOT NULL,
+    retired_at  TEXT NOT NULL,
+    retired_by  TEXT NOT NULL,
+    note        TEXT,
+    PRIMARY KEY (memory_key, retired_at)
+);

@@ -34,7 +34,9 @@ def _write(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def test_export_then_import_round_trip(queue, database_url, tmp_path, capsys):
-    rows = _export(database_url, tmp_path / "queue.csv")
+    impact = _export(database_url, tmp_path / "impact.csv")
+    assert [r["posting_id"] for r in impact] == ["o2", "n2", "n1", "o1"]  # no shared titles: the least certain first
+    rows = _export(database_url, tmp_path / "queue.csv", "--order", "newest")
     assert [r["posting_id"] for r in rows] == ["n2", "n1", "o2", "o1"]
     n1 = rows[1]
     assert n1["title"] == "Staff Nurse - ICU" and "Administer medications" in n1["body"]
@@ -149,3 +151,19 @@ def test_the_queue_of_a_real_classify_run(engine, database_url, tiny_classifier,
         missing = {**body, "posting_id": "nope", "onet_code": code}
         assert client.post("/review/decisions", json=missing).status_code == 404
     assert len(_export(database_url, tmp_path / "left.csv")) == len(exported) - 1
+
+
+def test_the_export_never_hands_a_spreadsheet_a_formula(queue, database_url, tmp_path):
+    """CSV injection: a title or body that starts like a formula is written with a leading apostrophe."""
+    import sqlalchemy as sa
+
+    from jobclass.pipeline.label_files import neutralise_formula
+
+    with queue.begin() as conn:
+        conn.execute(sa.text("UPDATE job_postings SET title = '=HYPERLINK(\"http://x\",\"click\")' WHERE id = 'n1'"))
+        conn.execute(sa.text("UPDATE job_postings SET body = '@SUM(1+1)' WHERE id = 'n2'"))
+    rows = {r["posting_id"]: r for r in _export(database_url, tmp_path / "queue.csv")}
+    assert rows["n1"]["title"] == "'=HYPERLINK(\"http://x\",\"click\")"
+    assert rows["n2"]["body"] == "'@SUM(1+1)"
+    assert rows["o1"]["title"] == "Accountant"  # ordinary text is untouched
+    assert [neutralise_formula(c) for c in ["+1", "-2", "\tx", "\rx", "a=b", "", None]] == ["'+1", "'-2", "'\tx", "'\rx", "a=b", "", None]

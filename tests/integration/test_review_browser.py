@@ -107,7 +107,7 @@ def test_a_reviewer_labels_postings_by_click_and_by_keyboard(server, browser, tm
     from selenium.webdriver.support.ui import WebDriverWait
 
     _sign_in(browser, server, server["token"]("rita", "user"))
-    browser.get(server["base"] + "/jobclass/review")
+    browser.get(server["base"] + "/jobclass/review?order=newest")
     cards = browser.find_elements(By.CSS_SELECTOR, ".posting")
     assert [c.get_attribute("data-posting-id") for c in cards] == ["n2", "n1", "o2", "o1"]  # newest run first
     n1 = _card(browser, "n1")

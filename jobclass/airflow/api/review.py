@@ -26,7 +26,11 @@ router = APIRouter()
 
 PAGE_SIZE = 10
 MAX_PAGE_NUMBER = 10_000
-STATIC_FILES = {"review.js": "text/javascript; charset=utf-8", "review.css": "text/css; charset=utf-8"}
+STATIC_FILES = {
+    "review.js": "text/javascript; charset=utf-8",
+    "memory.js": "text/javascript; charset=utf-8",
+    "review.css": "text/css; charset=utf-8",
+}
 # The page runs only its own script and style (no inline code, nothing from elsewhere); Airflow's
 # UI, on the same origin, may frame it.
 PAGE_HEADERS = {
@@ -45,6 +49,22 @@ class DecisionIn(BaseModel):
     decision: Literal["coded", "not_codable"]
     onet_code: str = Field("", max_length=10)
     model_version: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+class BulkDecisionIn(BaseModel):
+    """One decision applied to the pending postings listed to the reviewer ("apply to all N pending
+    postings with this title"): each gets its own label, with the same ``bulk_id``."""
+
+    posting_ids: list[str] = Field(min_length=1, max_length=500)
+    decision: Literal["coded", "not_codable"]
+    onet_code: str = Field("", max_length=10)
+    model_version: str | None = Field(None, max_length=200)
+    note: str | None = Field(None, max_length=2000)
+
+
+class RetireIn(BaseModel):
+    memory_key: str = Field(min_length=1, max_length=1000)
     note: str | None = Field(None, max_length=2000)
 
 
@@ -112,6 +132,7 @@ def _page_context(request: Request, engine: Any, filters: Any, page: int, notice
         "groups": major_groups(),
         "bands": list(SCORE_BANDS),
         "states": QUEUE_STATES,
+        "orders": {"impact": "most postings settled first", "newest": "newest run first"},
         "title_of": title_of(),
         "may_label": may_label(request),
         "csrf": csrf_token(request),
@@ -128,13 +149,15 @@ def review_page(
     model: str | None = Query(None, max_length=200),
     state: str = Query("pending", max_length=10),
     q: str | None = Query(None, max_length=200),
+    order: str = Query("impact", max_length=10),
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
     dag_id: str | None = Query(None, max_length=250),
     dag_run_id: str | None = Query(None, max_length=250),
     app_state: ApiState = Depends(api_state),
 ) -> HTMLResponse:
-    """The review queue: the postings flagged for review."""
-    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q}
+    """The review queue: the postings flagged for review, by default those one decision settles
+    most of first (postings sharing a title), then the least certain."""
+    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q, "order": order}
     return _page(request, app_state, "review", selected, page, dag_id, dag_run_id)
 
 
@@ -147,6 +170,7 @@ def predictions_page(
     model: str | None = Query(None, max_length=200),
     state: str = Query("all", max_length=10),
     q: str | None = Query(None, max_length=200),
+    order: str = Query("newest", max_length=10),
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
     dag_id: str | None = Query(None, max_length=250),
     dag_run_id: str | None = Query(None, max_length=250),
@@ -154,7 +178,7 @@ def predictions_page(
 ) -> HTMLResponse:
     """The predictions browser: every stored posting's latest predictions, searchable by posting id,
     code (or its prefix) and title words; the same cards and actions as the review queue."""
-    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q}
+    selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q, "order": order}
     return _page(request, app_state, "predictions", selected, page, dag_id, dag_run_id)
 
 
@@ -181,7 +205,7 @@ def _page(
         low, high = score_band(selected["band"])
         filters = QueueFilter(
             selected["run"] or None, selected["group"] or None, selected["model"] or None, low, high,
-            selected["state"], flagged_only=path == "review", search=selected["q"],
+            selected["state"], flagged_only=path == "review", search=selected["q"], order=selected["order"],
         )
         filters.params()
     except ValueError as exc:
@@ -243,4 +267,122 @@ def decide(
         )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return {**stored, "title": title_of().get(stored["onet_code"], "")}
+    return {**stored, "title": title_of().get(stored["onet_code"], ""), "memory": _memory_after(engine, [decision.posting_id])}
+
+
+def _memory_after(engine: Any, posting_ids: list[str]) -> dict[str, Any] | None:
+    """The memory entry the decided postings' key now has (what later postings with it will get)."""
+    from jobclass.pipeline.memory import memory_entry_of
+
+    return memory_entry_of(engine, posting_ids[0])
+
+
+@router.get("/review/group")
+def review_group(
+    posting_id: str = Query(min_length=1, max_length=200),
+    app_state: ApiState = Depends(api_state),
+) -> dict[str, Any]:
+    """The pending postings flagged for review that share this posting's title (memory key): what
+    "apply to all N" would decide, listed for the reviewer to check before confirming."""
+    from jobclass.store.labels import pending_group
+
+    rows = pending_group(app_state.engine(), posting_id)
+    postings = [
+        {k: r[k] for k in ("posting_id", "title", "onet_code", "score", "source", "model_version", "run_id")}
+        for r in rows
+    ]
+    return {"memory_key": rows[0]["memory_key"] if rows else None, "n": len(postings), "postings": postings}
+
+
+@router.post("/review/decisions/bulk")
+def decide_bulk(
+    bulk: BulkDecisionIn,
+    reviewer: str = Depends(require_label_permission),
+    app_state: ApiState = Depends(api_state),
+) -> dict[str, Any]:
+    """One decision on every listed posting: N labels, each with the reviewer, the time and the
+    bulk decision's id. The postings must all be pending and share one title (memory key)."""
+    import uuid
+
+    from jobclass.pipeline.review import SUGGESTIONS, suggested_rank, title_of
+    from jobclass.store.labels import Decision, pending_group, record_decisions, top_predictions
+
+    engine = app_state.engine()
+    if bulk.decision == "coded" and bulk.onet_code not in title_of():
+        raise HTTPException(422, f"unknown O*NET-SOC code {bulk.onet_code!r}")
+    ids = list(dict.fromkeys(bulk.posting_ids))
+    group = {r["posting_id"]: r for r in pending_group(engine, ids[0])}
+    outside = [p for p in ids if p not in group]
+    if outside:
+        raise HTTPException(
+            409, f"{len(outside)} of the listed postings are no longer pending with this title (e.g. {outside[0]}): reload the list"
+        )
+    code = bulk.onet_code if bulk.decision == "coded" else ""
+    bulk_id = uuid.uuid4().hex
+    shown = top_predictions(engine, ids, SUGGESTIONS)
+    decisions = [
+        Decision(
+            p, bulk.decision, code, reviewer, group[p]["model_version"],
+            suggested_rank(shown.get((p, group[p]["model_version"]), []), code) if code else None,
+            bulk.note or None, bulk_id,
+        )
+        for p in ids
+    ]
+    record_decisions(engine, decisions)
+    return {
+        "recorded": len(decisions),
+        "bulk_id": bulk_id,
+        "posting_ids": ids,
+        "decision": bulk.decision,
+        "onet_code": code,
+        "title": title_of().get(code, ""),
+        "reviewer": reviewer,
+        "memory": _memory_after(engine, ids),
+    }
+
+
+@router.get("/review/memory/entries")
+def memory_entries(
+    q: str | None = Query(None, max_length=200),
+    conflicts: bool = Query(False),
+    limit: int = Query(200, ge=1, le=5000),
+    app_state: ApiState = Depends(api_state),
+) -> list[dict[str, Any]]:
+    """The memory's entries, largest first; ``q`` filters keys by words, ``conflicts`` keeps the conflicting."""
+    from jobclass.pipeline.memory import memory_table
+
+    table = memory_table(app_state.engine(), search=q, conflicts_only=conflicts)
+    return table.head(limit).to_dict("records")
+
+
+@router.post("/review/memory/retire")
+def memory_retire(
+    body: RetireIn,
+    reviewer: str = Depends(require_label_permission),
+    app_state: ApiState = Depends(api_state),
+) -> dict[str, Any]:
+    """Retire an entry: the decisions made on its key so far stop counting (they stay labels)."""
+    from jobclass.store.memory import retire
+
+    at = retire(app_state.engine(), body.memory_key, reviewer, body.note)
+    return {"memory_key": body.memory_key, "retired_at": at, "retired_by": reviewer}
+
+
+@router.get("/memory", response_class=HTMLResponse, include_in_schema=False)
+def memory_page(
+    request: Request,
+    q: str | None = Query(None, max_length=200),
+    conflicts: bool = Query(False),
+    app_state: ApiState = Depends(api_state),
+) -> HTMLResponse:
+    """The coded-title memory: every title reviewers decided, what later postings with it get, and
+    a Retire button; conflicting entries (reviewers disagree) first when asked."""
+    from jobclass.pipeline.memory import memory_table
+    from jobclass.pipeline.review import title_of
+
+    table = memory_table(app_state.engine(), search=q, conflicts_only=conflicts)
+    html = _templates().get_template("memory.html").render(
+        entries=table.head(500).to_dict("records"), total=len(table), q=q or "", conflicts=conflicts,
+        title_of=title_of(), may_label=may_label(request), csrf=csrf_token(request),
+    )
+    return HTMLResponse(html, headers=PAGE_HEADERS)

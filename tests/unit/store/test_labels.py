@@ -34,11 +34,11 @@ def queue(engine, taxonomy):
 
 
 def _ids(engine, filters: QueueFilter | None = None, limit: int = 50, offset: int = 0) -> list[str]:
-    return [row["posting_id"] for row in review_queue(engine, filters or QueueFilter(), limit, offset)[0]]
+    return [row["posting_id"] for row in review_queue(engine, filters or QueueFilter(order="newest"), limit, offset)[0]]
 
 
 def test_the_queue_lists_flagged_postings_newest_run_first_least_confident_first(queue):
-    rows, total = review_queue(queue, QueueFilter(), 50)
+    rows, total = review_queue(queue, QueueFilter(order="newest"), 50)
     assert [r["posting_id"] for r in rows] == ["n2", "n1", "o2", "o1"]  # n3 is not flagged
     assert total == 4
     assert rows[0]["run_id"] == NEW_RUN and rows[0]["model_version"] == MODEL and rows[0]["title"] == "Software Engineer II"
@@ -46,17 +46,17 @@ def test_the_queue_lists_flagged_postings_newest_run_first_least_confident_first
 
 
 def test_the_queue_filters_and_pages(queue):
-    assert _ids(queue, QueueFilter(run_id=OLD_RUN)) == ["o2", "o1"]
-    assert _ids(queue, QueueFilter(major_group="29")) == ["n1"]
-    assert _ids(queue, QueueFilter(model_version="other")) == []
-    assert _ids(queue, QueueFilter(model_version=MODEL)) == ["n2", "n1", "o2", "o1"]
-    assert _ids(queue, QueueFilter(score_min=0.3, score_max=0.5)) == ["n2", "n1"]
-    assert _ids(queue, QueueFilter(score_min=0.5)) == ["o1"]
-    page, total = review_queue(queue, QueueFilter(), limit=3, offset=3)
+    assert _ids(queue, QueueFilter(order="newest", run_id=OLD_RUN)) == ["o2", "o1"]
+    assert _ids(queue, QueueFilter(order="newest", major_group="29")) == ["n1"]
+    assert _ids(queue, QueueFilter(order="newest", model_version="other")) == []
+    assert _ids(queue, QueueFilter(order="newest", model_version=MODEL)) == ["n2", "n1", "o2", "o1"]
+    assert _ids(queue, QueueFilter(order="newest", score_min=0.3, score_max=0.5)) == ["n2", "n1"]
+    assert _ids(queue, QueueFilter(order="newest", score_min=0.5)) == ["o1"]
+    page, total = review_queue(queue, QueueFilter(order="newest"), limit=3, offset=3)
     assert [r["posting_id"] for r in page] == ["o1"] and total == 4
-    assert review_queue(queue, QueueFilter(), limit=3, offset=10) == ([], 0)
+    assert review_queue(queue, QueueFilter(order="newest"), limit=3, offset=10) == ([], 0)
     with pytest.raises(ValueError, match="state"):
-        review_queue(queue, QueueFilter(state="nope"), 10)
+        review_queue(queue, QueueFilter(order="newest", state="nope"), 10)
 
 
 def test_top_predictions_carry_titles_scores_and_evidence(queue):
@@ -74,8 +74,8 @@ def test_a_second_decision_replaces_the_first_and_keeps_it_in_the_history(queue)
     assert first["reviewer"] == "alice" and first["suggested_rank"] == 1 and first["model_version"] == MODEL
     assert first["created_at"].endswith("Z")
     assert _ids(queue) == ["n2", "o2", "o1"]  # decided: out of the pending queue
-    assert _ids(queue, QueueFilter(state="decided")) == ["n1"]
-    assert len(_ids(queue, QueueFilter(state="all"))) == 4
+    assert _ids(queue, QueueFilter(order="newest", state="decided")) == ["n1"]
+    assert len(_ids(queue, QueueFilter(order="newest", state="all"))) == 4
 
     record_decision(queue, Decision("n1", NOT_CODABLE, "", "bob", MODEL, None, "an agency blurb"))
     current = current_labels(queue, ["n1", "n2"])
@@ -166,14 +166,14 @@ def test_init_schema_upgrades_posting_labels_of_an_older_database(database_url):
 
 
 def test_the_predictions_browser_lists_every_posting_and_searches_id_code_and_title(queue):
-    every = QueueFilter(state="all", flagged_only=False)
+    every = QueueFilter(order="newest", state="all", flagged_only=False)
     assert sorted(_ids(queue, every)) == ["n1", "n2", "n3", "o1", "o2"]  # n3 was not flagged
     def search(text: str) -> list[str]:
-        return sorted(_ids(queue, QueueFilter(state="all", flagged_only=False, search=text)))
+        return sorted(_ids(queue, QueueFilter(order="newest", state="all", flagged_only=False, search=text)))
 
     assert search("Welder") == ["n3"]
     assert search("o1") == ["o1"]  # a posting id
     assert search("29-1141") == ["n1"]  # a code prefix of the top-1 prediction
     assert search("software ENGINEER") == ["n2"]  # title words, any case
     assert search("100%") == [] and search("_") == []  # LIKE wildcards are matched literally
-    assert _ids(queue, QueueFilter(state="all", search="Welder")) == []  # the review queue: flagged only
+    assert _ids(queue, QueueFilter(order="newest", state="all", search="Welder")) == []  # the review queue: flagged only

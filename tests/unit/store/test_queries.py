@@ -234,6 +234,26 @@ def test_model_versions_disagree_on_known_predictions(known):
     ]
 
 
+def test_memory_vs_model_per_day_on_known_predictions(known):
+    """Top-1 rows per day and model, by source: p5's champion row (auto-accepted) came from memory."""
+    with known.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE predictions SET source = 'memory' WHERE posting_id = 'p5' AND model_version = :m AND rank = 1"),
+            {"m": CHAMPION},
+        )
+    rows = run_query(known, "memory_vs_model_per_day")
+    got = [
+        (r["partition_date"], r["model_version"], r["postings"], r["from_memory"], r["from_model"],
+         r["memory_auto_accepted"], r["model_auto_accepted"], float(r["auto_accepted_share"]))
+        for r in rows
+    ]
+    assert got == [
+        ("2026-11-24", CHAMPION, 3, 0, 3, 0, 2, 0.6667),
+        ("2026-11-25", CHAMPION, 3, 1, 2, 1, 0, 0.3333),
+        ("2026-11-25", CHALLENGER, 4, 0, 4, 0, 4, 1.0),
+    ]
+
+
 def test_every_query_has_a_known_answer_test():
     tested = {name.removeprefix("test_").split("_on_known")[0] for name in globals() if "_on_known_" in name}
     assert {q.stem for q in QUERIES} <= tested, "a new query needs its test on the known fixture"

@@ -1,5 +1,6 @@
 // The jobclass review queue: accept a suggestion, search every occupation, or mark "not codable",
-// by click or by key. Decisions are POSTed as JSON to review/decisions (relative to the page) with
+// by click or by key; "apply to all N" lists the pending postings with the same title, and the next
+// decision on the card is POSTed for all of them (review/decisions/bulk). Decisions are POSTed as JSON to review/decisions (relative to the page) with
 // the page's CSRF token; a stale token (Airflow refreshed its cookie) is fetched again once.
 "use strict";
 (() => {
@@ -22,8 +23,9 @@
     return later >= 0 ? later : Math.min(from + 1, cards.length - 1);
   }
 
-  async function post(body, retry) {
-    const response = await fetch("review/decisions", {
+  async function post(body, retry, url) {
+    url = url || "review/decisions";
+    const response = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
@@ -33,7 +35,7 @@
       const fresh = await fetch("review/csrf", { credentials: "same-origin" });
       if (fresh.ok) {
         csrf = (await fresh.json()).token;
-        return post(body, false);
+        return post(body, false, url);
       }
     }
     return response;
@@ -44,15 +46,15 @@
     const status = card.querySelector(".status");
     card.classList.remove("error");
     status.textContent = "Saving…";
-    const body = {
-      posting_id: card.dataset.postingId,
-      model_version: card.dataset.modelVersion,
-      decision: decision,
-      onet_code: code || "",
-    };
+    const bulk = card.dataset.bulk ? JSON.parse(card.dataset.bulk) : null;
+    const noteInput = card.querySelector(".note");
+    const note = noteInput && noteInput.value.trim() ? noteInput.value.trim() : null;
+    const body = bulk
+      ? { posting_ids: bulk, decision: decision, onet_code: code || "", note: note }
+      : { posting_id: card.dataset.postingId, model_version: card.dataset.modelVersion, decision: decision, onet_code: code || "", note: note };
     let response;
     try {
-      response = await post(body, true);
+      response = await post(body, true, bulk ? "review/decisions/bulk" : "review/decisions");
     } catch (err) {
       card.classList.add("error");
       status.textContent = "Not saved: " + err;
@@ -64,11 +66,48 @@
       status.textContent = "Not saved: " + (typeof payload.detail === "string" ? payload.detail : response.status);
       return;
     }
-    card.classList.add("decided");
-    status.textContent = payload.decision === "coded"
+    const text = (payload.decision === "coded"
       ? "Labelled " + payload.onet_code + " " + payload.title + " by " + payload.reviewer
-      : "Marked not codable by " + payload.reviewer;
+      : "Marked not codable by " + payload.reviewer)
+      + (bulk ? " (one decision on " + payload.recorded + " postings)" : "")
+      + (payload.memory && payload.memory.evidence ? ". Memory: " + payload.memory.evidence : "");
+    const decidedIds = bulk ? payload.posting_ids : [card.dataset.postingId];
+    cards.filter((c) => decidedIds.includes(c.dataset.postingId)).forEach((c) => {
+      c.classList.add("decided");
+      c.querySelector(".status").textContent = text;
+      const toggle = c.querySelector(".bulk-toggle");
+      if (toggle) toggle.remove();
+    });
+    if (bulk) { delete card.dataset.bulk; card.querySelector(".group").hidden = true; }
     select(nextUndecided(cards.indexOf(card)));
+  }
+
+  // -- "apply to all N pending postings with this title": list them, then the next decision is for all
+  async function toggleBulk(card, button) {
+    const group = card.querySelector(".group");
+    if (card.dataset.bulk) {
+      delete card.dataset.bulk;
+      group.hidden = true;
+      button.setAttribute("aria-pressed", "false");
+      return;
+    }
+    const response = await fetch("review/group?posting_id=" + encodeURIComponent(card.dataset.postingId), { credentials: "same-origin" });
+    if (!response.ok) return;
+    const found = await response.json();
+    const list = document.createElement("ul");
+    found.postings.forEach((p) => {
+      const li = document.createElement("li");
+      li.dataset.postingId = p.posting_id;
+      li.textContent = p.posting_id + " · " + (p.title || "(no title)") + " · top " + p.onet_code + " (" + Number(p.score).toFixed(2) + ")";
+      list.appendChild(li);
+    });
+    const head = document.createElement("p");
+    head.className = "group-head";
+    head.textContent = "Your next decision on this card applies to these " + found.n + " pending postings (one label each, marked as one bulk decision):";
+    group.replaceChildren(head, list);
+    group.hidden = false;
+    card.dataset.bulk = JSON.stringify(found.postings.map((p) => p.posting_id));
+    button.setAttribute("aria-pressed", "true");
   }
 
   // -- the occupation search (typeahead) --------------------------------------------------------
@@ -130,6 +169,8 @@
     card.querySelectorAll(".accept").forEach((button) =>
       button.addEventListener("click", () => decide(card, "coded", button.dataset.code)));
     card.querySelector(".not-codable").addEventListener("click", () => decide(card, "not_codable", ""));
+    const toggle = card.querySelector(".bulk-toggle");
+    if (toggle) toggle.addEventListener("click", (event) => { event.stopPropagation(); toggleBulk(card, toggle); });
     setupSearch(card);
   });
 

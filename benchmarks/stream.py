@@ -1,0 +1,406 @@
+"""A whole real stream, night by night, with a reviewer (issue 27): what the coded-title memory and
+the review queue's order do to the share of postings coded without a human, at what precision, for
+how many decisions.
+
+    .venv/bin/python benchmarks/stream.py --model BUNDLE [--budget 0.2 --budget 0.35] [--batch day|week]
+        [--bulk] [--json FILE]
+    .venv/bin/python benchmarks/stream.py --keys      # memory precision of each key, leave-one-out
+
+The stream is the 793 vendored USAJOBS postings in publication order. Its gold is the two hand-coded
+files of ``jobclass/resources/real_postings`` (the frozen 342-row benchmark and the 451-row stream
+file), coded blind under one protocol; neither is trained on. Each night (``--batch day``: one
+publication date; ``week``: seven) the real pipeline runs on a fresh SQLite store: the night's
+postings are loaded, ``classify_interval`` validates, predicts with ``--model`` and applies the
+memory as it stands (the nightly's own code path), and writes SQL and Parquet. Then a simulated
+reviewer works the real review queue (``review_queue``) in its order, deciding each posting with
+its gold code (or "not codable" for a posting coded ``none``), up to ``budget`` x the postings
+seen so far, less the decisions already spent (the budget accrues night by night, and what a
+quiet night leaves carries over); what it does not reach stays pending. This is the one place where the gold
+plays the reviewer, and nothing here trains the model that ships.
+
+Arms, at each budget:
+
+- ``memory``: today's product: the memory on, the queue in its default order (what one decision
+  settles, then the least certain first);
+- ``baseline``: the behaviour before the memory: no memory, the queue newest run first.
+
+Reported per arm: the share of the stream coded automatically (not flagged for review), its strict
+and lenient precision against the gold, the decisions spent, the postings left pending, and the
+curve night by night. ``--bulk``: the reviewer applies each decision to every pending posting that
+shares the title (one decision, N labels): the labels' own precision against the gold is reported.
+The model's predictions are computed once per posting (the int8 encoder, as the nightly runs) and
+served to the pipeline by ``PrecomputedModel``; everything after the model runs for real.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger("stream")
+
+REVIEWER = "simulated-reviewer"
+
+
+# -- the gold and the stream --------------------------------------------------------------------
+def gold_codes() -> dict[str, tuple[str, frozenset[str]]]:
+    """Posting id -> (code or ``none``, the lenient set: code and also_ok)."""
+    from jobclass.evaluation.real_postings import stream_labels
+
+    labels = stream_labels()
+    return {
+        r.posting_id: (r.code, frozenset({r.code, *[c.strip() for c in r.also_ok.split(";") if c.strip()]}))
+        for r in labels.itertuples(index=False)
+    }
+
+
+def stream_records() -> list[dict[str, Any]]:
+    """The vendored postings, oldest publication first (ties by id)."""
+    from jobclass.paths import DEMO_POSTINGS
+    from jobclass.pipeline.ingest import read_postings_file
+
+    records = list(read_postings_file(DEMO_POSTINGS))
+    return sorted(records, key=lambda r: (r.get("publication_date") or "", r["id"]))
+
+
+def batches(records: list[dict[str, Any]], unit: str) -> list[tuple[date, list[dict[str, Any]]]]:
+    """Nights: one per publication date (``day``) or per seven days from the first (``week``)."""
+    first = date.fromisoformat(records[0]["publication_date"][:10])
+    groups: dict[date, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        day = date.fromisoformat(record["publication_date"][:10])
+        if unit == "week":
+            day = first + timedelta(days=7 * ((day - first).days // 7))
+        groups[day].append(record)
+    return sorted(groups.items())
+
+
+# -- the model, run once per posting --------------------------------------------------------------
+@dataclass
+class PrecomputedModel:
+    """The real model's predictions of every posting, computed once (:func:`precompute`) and served
+    to the pipeline, which asks for them night by night."""
+
+    version: str
+    predictions: pd.DataFrame
+
+    def predict_frame(self, frame: pd.DataFrame, top_k: int = 5, **_: Any) -> pd.DataFrame:
+        ids = set(frame["posting_id"].astype(str))
+        rows = self.predictions[self.predictions["posting_id"].isin(ids)]
+        return rows[rows["rank"] <= top_k].reset_index(drop=True)
+
+
+def precompute(bundle: str, records: list[dict[str, Any]], top_k: int = 5) -> PrecomputedModel:
+    from jobclass.model.bundle import load_bundle
+    from jobclass.pipeline.ingest import posting_row
+
+    classifier = load_bundle(bundle)
+    rows = [posting_row(r, default_source="usajobs", ingested_at="") for r in records]
+    frame = pd.DataFrame([{"posting_id": r["id"], "title": r["title"] or "", "body": r["body"] or ""} for r in rows])
+    started = time.perf_counter()
+    predictions = classifier.predict_frame(frame, top_k=top_k)
+    log.info("the model predicted %d postings in %.1fs (%s)", len(frame), time.perf_counter() - started, classifier.version)
+    predictions["posting_id"] = predictions["posting_id"].astype(str)
+    return PrecomputedModel(classifier.version, predictions)
+
+
+# -- one arm --------------------------------------------------------------------------------------
+@dataclass
+class Arm:
+    name: str
+    use_memory: bool
+    order: str
+    budget: float
+    bulk: bool = False
+
+
+@dataclass
+class Outcome:
+    arm: Arm
+    nights: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _utc(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def review(engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[str]]]) -> tuple[int, int, list[tuple[str, str]]]:
+    """The simulated reviewer: up to ``budget`` decisions on the pending queue, in its order.
+    Returns (decisions, labels written, (posting, code) of labels written by bulk decisions)."""
+    from jobclass.store.labels import (
+        CODED,
+        NOT_CODABLE,
+        Decision,
+        QueueFilter,
+        pending_group,
+        record_decisions,
+        review_queue,
+    )
+
+    decisions = labels = 0
+    bulk_labels: list[tuple[str, str]] = []
+    while decisions < budget:
+        rows, _ = review_queue(engine, QueueFilter(order=arm.order), 1)
+        if not rows:
+            break
+        row = rows[0]
+        code = gold[row["posting_id"]][0]
+        ids = [row["posting_id"]]
+        if arm.bulk and row["settles"] > 1:
+            ids = [r["posting_id"] for r in pending_group(engine, row["posting_id"])]
+        bulk_id = f"bulk-{row['posting_id']}" if len(ids) > 1 else None
+        record_decisions(
+            engine,
+            [
+                Decision(p, NOT_CODABLE, "", REVIEWER, row["model_version"], bulk_id=bulk_id)
+                if code == "none"
+                else Decision(p, CODED, code, REVIEWER, row["model_version"], bulk_id=bulk_id)
+                for p in ids
+            ],
+        )
+        decisions += 1
+        labels += len(ids)
+        if bulk_id:
+            bulk_labels += [(p, code) for p in ids if p != row["posting_id"]]
+    return decisions, labels, bulk_labels
+
+
+def final_state(engine) -> pd.DataFrame:
+    """Each posting's outcome: its latest top 1 (code, source, needs_review), or its reject."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        top = pd.DataFrame(
+            conn.execute(
+                sa.text(
+                    "SELECT posting_id, onet_code, source, needs_review, predicted_at FROM predictions WHERE rank = 1"
+                )
+            ).fetchall(),
+            columns=["posting_id", "onet_code", "source", "needs_review", "predicted_at"],
+        )
+        rejects = pd.DataFrame(
+            conn.execute(sa.text("SELECT posting_id, reason_code FROM rejected_postings")).fetchall(),
+            columns=["posting_id", "reason_code"],
+        )
+        labelled = {r[0] for r in conn.execute(sa.text("SELECT posting_id FROM posting_labels"))}
+    top = top.sort_values("predicted_at").drop_duplicates("posting_id", keep="last")
+    top["needs_review"] = top["needs_review"].astype(bool)
+    top["rejected"] = ""
+    # A posting rejected as remembered not codable was settled without a human (gold "none" is right);
+    # any other reject (empty, bad encoding) was settled by nobody.
+    remembered = rejects["reason_code"] == "remembered_not_codable"
+    rej = rejects.assign(onet_code="none", source="memory", needs_review=~remembered, predicted_at="", rejected=rejects["reason_code"])
+    frame = pd.concat([top, rej.drop(columns=["reason_code"])], ignore_index=True)
+    frame["reviewed"] = frame["posting_id"].isin(labelled)
+    return frame
+
+
+def score(frame: pd.DataFrame, gold: dict[str, tuple[str, frozenset[str]]]) -> dict[str, Any]:
+    """Automatic share and precision (strict, lenient) against the gold; by source too."""
+    auto = frame[~frame["needs_review"]]
+    strict = [gold[p][0] == c for p, c in zip(auto["posting_id"], auto["onet_code"])]
+    lenient = [c in gold[p][1] for p, c in zip(auto["posting_id"], auto["onet_code"])]
+    out = {
+        "postings": int(len(frame)),
+        "automatic": int(len(auto)),
+        "automatic_share": round(len(auto) / max(len(frame), 1), 4),
+        "precision_strict": round(sum(strict) / max(len(auto), 1), 4),
+        "precision_lenient": round(sum(lenient) / max(len(auto), 1), 4),
+    }
+    for source in ("memory", "model"):
+        part = auto["source"] == source
+        n = int(part.sum())
+        out[f"automatic_from_{source}"] = n
+        out[f"precision_strict_{source}"] = round(sum(s for s, k in zip(strict, part) if k) / max(n, 1), 4)
+        out[f"precision_lenient_{source}"] = round(sum(s for s, k in zip(lenient, part) if k) / max(n, 1), 4)
+    return out
+
+
+def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir: Path, unit: str = "day") -> Outcome:
+    from jobclass.pipeline.ingest import load_records
+    from jobclass.pipeline.interval import classify_interval
+    from jobclass.store.engine import format_ts, make_engine
+    from jobclass.store.schema import init_schema
+
+    db = workdir / f"{arm.name}-{arm.budget}.db"
+    engine = make_engine(f"sqlite:///{db}")
+    init_schema(engine)
+    outcome = Outcome(arm)
+    decisions = labels = 0
+    bulk_labels: list[tuple[str, str]] = []
+    seen = 0
+    allowance = 0.0
+    started = time.perf_counter()
+    for i, (day, records) in enumerate(nights):
+        start = _utc(day)
+        end = start + timedelta(days=7 if unit == "week" else 1)
+        load_records(engine, records, source="usajobs", ingested_at=format_ts(start + timedelta(hours=1)), origin=f"night-{day}")
+        classify_interval(engine, model, start, end, out_dir=workdir / f"parquet-{arm.name}-{arm.budget}", use_memory=arm.use_memory)
+        seen += len(records)
+        allowance += arm.budget * len(records)  # the budget accrues night by night; unspent, it carries over
+        spent, written, bulk = review(engine, arm, math.floor(allowance + 1e-9) - decisions, gold)
+        decisions += spent
+        labels += written
+        bulk_labels += bulk
+        state = score(final_state(engine), gold)
+        outcome.nights.append({"night": day.isoformat(), "postings_so_far": seen, "decisions_so_far": decisions, **state})
+        if (i + 1) % 10 == 0 or i + 1 == len(nights):
+            log.info(
+                "%s budget %.2f: night %d/%d, %d postings, %.1f%% automatic (precision %.3f), %d decisions, %.0fs",
+                arm.name, arm.budget, i + 1, len(nights), seen, 100 * state["automatic_share"], state["precision_strict"],
+                decisions, time.perf_counter() - started,
+            )
+    final = final_state(engine)
+    pending = final[final["needs_review"] & ~final["reviewed"]]
+    known = _known_keys(engine) if arm.use_memory else set()
+    outcome.summary = {
+        **score(final, gold),
+        "decisions": decisions,
+        "decisions_share": round(decisions / max(len(final), 1), 4),
+        "labels": labels,
+        "pending_left": len(pending),
+        # left pending, though the memory now holds a settled (non-conflicting) code for its title:
+        # what re-coding the backlog when a decision settles its title would reach
+        "pending_left_with_a_settled_title": int(pending["posting_id"].isin(known).sum()),
+        "bulk_label_precision": round(sum(gold[p][0] == c for p, c in bulk_labels) / len(bulk_labels), 4) if bulk_labels else None,
+        "bulk_labels": len(bulk_labels),
+    }
+    engine.dispose()
+    return outcome
+
+
+def _known_keys(engine) -> set[str]:
+    """Posting ids whose memory key has a coded, non-conflicting entry now."""
+    import sqlalchemy as sa
+
+    from jobclass.pipeline.memory import load_memory
+
+    memory = load_memory(engine).memory
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT DISTINCT posting_id, memory_key FROM predictions WHERE rank = 1")).fetchall()
+    settled = {k for k, e in memory.entries.items() if not e.conflict and not e.not_codable}
+    return {p for p, k in rows if k in settled}
+
+
+# -- the keys, leave-one-out ----------------------------------------------------------------------
+def key_precision(records: list[dict[str, Any]], gold: dict) -> list[dict[str, Any]]:
+    """For each key scheme: leave-one-out over the hand-coded postings whose key another shares,
+    how often the memory's code (the other postings' most frequent) is the gold code."""
+    from jobclass.memory.keys import KEY_SCHEMES, memory_key
+
+    out = []
+    for scheme in KEY_SCHEMES:
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for r in records:
+            key = memory_key(r.get("title"), r, scheme)
+            if key and gold[r["id"]][0] != "none":
+                by_key[key].append(r["id"])
+        n = strict = lenient = 0
+        for ids in by_key.values():
+            for p in ids if len(ids) > 1 else []:
+                top = Counter(gold[o][0] for o in ids if o != p).most_common(1)[0][0]
+                n += 1
+                strict += top == gold[p][0]
+                lenient += top in gold[p][1]
+        out.append(
+            {
+                "key": scheme,
+                "keys": len(by_key),
+                "postings_with_a_shared_key": n,
+                "share_of_stream": round(n / len(records), 4),
+                "precision_strict": round(strict / n, 4),
+                "precision_lenient": round(lenient / n, 4),
+            }
+        )
+    return out
+
+
+def plot_curves(arms: list[dict[str, Any]], path: Path) -> None:
+    """The share coded automatically and the decisions spent, night by night, one line per arm."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.6), layout="constrained")
+    share, spent = figure.subplots(1, 2)
+    for arm in arms:
+        seen = [n["postings_so_far"] for n in arm["curve"]]
+        label = f"{arm['arm']}, budget {arm['budget']:.0%}" + (" (bulk)" if arm["bulk"] else "")
+        style = "-" if arm["arm"] == "memory" else "--"
+        share.plot(seen, [n["automatic_share"] for n in arm["curve"]], style, label=label)
+        spent.plot(seen, [n["decisions_so_far"] / max(s, 1) for n, s in zip(arm["curve"], seen)], style, label=label)
+    share.set(xlabel="postings so far (publication order)", ylabel="coded automatically", ylim=(0, 1))
+    spent.set(xlabel="postings so far (publication order)", ylabel="reviewer decisions / postings", ylim=(0, 1))
+    share.legend(fontsize=7)
+    figure.suptitle("The 793 USAJOBS postings, night by night (benchmarks/stream.py)", fontsize=9)
+    figure.savefig(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="the bundle to run (default: the registered champion)")
+    parser.add_argument("--budget", type=float, action="append", help="decisions per night, as a share of its postings")
+    parser.add_argument("--batch", choices=["day", "week"], default="day")
+    parser.add_argument("--bulk", action="store_true", help="the reviewer applies each decision to all pending postings with the title")
+    parser.add_argument("--keys", action="store_true", help="only the leave-one-out precision of each memory key")
+    parser.add_argument("--no-baseline", action="store_true", help="skip today's behaviour (no memory)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--plot", type=Path, help="draw the curves over the stream here (SVG or PNG)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("jobclass", "jobclass.airflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    gold = gold_codes()
+    records = stream_records()
+    keys = key_precision(records, gold)
+    print(json.dumps({"keys": keys}, indent=1))
+    if args.keys:
+        return 0
+    bundle = args.model
+    if bundle is None:
+        from jobclass.store.registry import get_champion
+        from jobclass.store.schema import open_database
+
+        champion = get_champion(open_database())
+        if champion is None:
+            parser.error("no champion is registered: pass --model BUNDLE")
+        bundle = str(champion.path)
+    model = precompute(bundle, records)
+    nights = batches(records, args.batch)
+    budgets = args.budget or [0.2, 0.35]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="jobclass-stream-") as tmp:
+        for budget in budgets:
+            arms = [Arm("memory", True, "impact", budget, args.bulk)]
+            if not args.bulk and not args.no_baseline:  # today's behaviour: no memory, the queue newest run first, one posting a decision
+                arms.append(Arm("baseline", False, "newest", budget))
+            for arm in arms:
+                outcome = run_arm(arm, model, nights, gold, Path(tmp), args.batch)
+                results.append({"arm": arm.name, "budget": budget, "bulk": arm.bulk, **outcome.summary, "curve": outcome.nights})
+                print(json.dumps({"arm": arm.name, "budget": budget, "bulk": arm.bulk, **outcome.summary}))
+    report = {"model": model.version, "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    if args.plot:
+        plot_curves(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The coded-title memory, read from the store and fitted: what the nightly applies after the model,
+and what ``jobclass memory`` and the review page list.
+
+Nothing here is trained by the retrain: the memory is counted afresh from the current decisions
+whenever it is read, so a decision takes effect at the next nightly run (and a bulk decision at
+once, on the pending postings it names).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from jobclass.memory.apply import FittedMemory, MemorySettings
+from jobclass.memory.entries import NOT_CODABLE, TitleMemory
+from jobclass.memory.keys import memory_key
+from jobclass.memory.scorer import MemoryScorer, leave_one_out
+
+log = logging.getLogger(__name__)
+
+
+def keys_of(frame: pd.DataFrame) -> dict[str, str]:
+    """Posting id -> memory key ("" for a posting without one), for a frame with ``posting_id`` and ``title``."""
+    return {str(p): memory_key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
+
+
+def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The store's decisions (:func:`jobclass.store.memory.read_decisions`) with their memory key."""
+    keyed = decisions.assign(memory_key=[memory_key(t if isinstance(t, str) else None) for t in decisions["title"]])
+    return keyed.assign(onet_code=keyed["onet_code"].fillna(""))
+
+
+def fit_memory(
+    decisions: pd.DataFrame,
+    retired: dict[str, str],
+    model_codes: dict[str, list[str]],
+    settings: MemorySettings | None = None,
+) -> FittedMemory:
+    """The memory from keyed decisions, and its scorer fitted leave-one-out on the reviewed postings
+    whose model ranking is known."""
+    memory = TitleMemory.from_decisions(decisions, retired)
+    reviewed = decisions[decisions["posting_id"].astype(str).isin(model_codes)]
+    reviewed = pd.DataFrame(
+        {
+            "posting_id": reviewed["posting_id"].astype(str),
+            "memory_key": reviewed["memory_key"],
+            "code": [NOT_CODABLE if d == NOT_CODABLE else c for d, c in zip(reviewed["decision"], reviewed["onet_code"])],
+            "model_codes": [model_codes[str(p)] for p in reviewed["posting_id"]],
+        }
+    )
+    X, y = leave_one_out(memory, reviewed)
+    settings = settings or MemorySettings()
+    return FittedMemory(memory, MemoryScorer(target_precision=settings.target_precision).fit(X, y), settings)
+
+
+def load_memory(engine: Engine, settings: MemorySettings | None = None) -> FittedMemory:
+    """The memory as it stands in the store now (logged)."""
+    from jobclass.store.memory import read_decisions, read_model_codes, read_retirements
+
+    fitted = fit_memory(
+        decisions_frame(read_decisions(engine)), read_retirements(engine), read_model_codes(engine), settings
+    )
+    log.info("Coded-title memory: %s", fitted.describe())
+    return fitted
+
+
+def memory_table(engine: Engine, search: str | None = None, conflicts_only: bool = False) -> pd.DataFrame:
+    """The memory's entries as a table (:meth:`TitleMemory.table`), with each entry's evidence;
+    ``search``: words that must all be in the key; ``conflicts_only``: the conflicting entries."""
+    fitted = load_memory(engine)
+    table = fitted.memory.table()
+    table["evidence"] = [fitted.memory.entries[k].evidence() for k in table["memory_key"]]
+    if search:
+        words = search.lower().split()
+        table = table[[all(w in k for w in words) for k in table["memory_key"]]]
+    if conflicts_only:
+        table = table[table["conflict"]]
+    return table.reset_index(drop=True)
+
+
+def memory_entry_of(engine: Engine, posting_id: str) -> dict | None:
+    """The memory entry of a posting's key as it stands now (key, code, n, conflict, evidence), or None."""
+    from jobclass.store.memory import read_decisions, read_retirements
+
+    decisions = decisions_frame(read_decisions(engine))
+    row = decisions[decisions["posting_id"].astype(str) == str(posting_id)]
+    if row.empty or not row["memory_key"].iloc[0]:
+        return None
+    key = row["memory_key"].iloc[0]
+    entry = TitleMemory.from_decisions(decisions[decisions["memory_key"] == key], read_retirements(engine)).get(key)
+    if entry is None:
+        return {"memory_key": key, "retired": True}
+    return {"memory_key": key, "onet_code": entry.code, "n": entry.n, "conflict": entry.conflict, "evidence": entry.evidence()}

@@ -1,0 +1,80 @@
+"""The SQL of the coded-title memory: the decisions it is counted from, the model's ranking of the
+reviewed postings (what its score is fitted on), and retired keys (``memory_retirements``).
+
+The memory itself is not a table: it is counted from the current decisions (``posting_labels``) each
+time it is read (:mod:`jobclass.memory.entries`), so a new decision, a correction or a bulk
+decision changes it at once, and nothing can drift out of step with the labels.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from jobclass.store.engine import format_ts, utc_now
+
+_DECISIONS = sa.text(
+    "SELECT l.posting_id, j.title, l.decision, l.onet_code, l.reviewer, l.created_at "
+    "FROM posting_labels l JOIN job_postings j ON j.id = l.posting_id ORDER BY l.created_at, l.posting_id"
+)
+# The model's own ranking (model_rank) of each reviewed posting, from its latest predictions.
+_MODEL_RANKS = sa.text(
+    "SELECT p.posting_id, p.predicted_at, p.model_rank, p.onet_code FROM posting_labels l "
+    "JOIN predictions p ON p.posting_id = l.posting_id WHERE p.model_rank IS NOT NULL"
+)
+_RETIREMENTS = sa.text("SELECT memory_key, MAX(retired_at) AS retired_at FROM memory_retirements GROUP BY memory_key")
+_RETIRE = sa.text(
+    "INSERT INTO memory_retirements (memory_key, retired_at, retired_by, note) VALUES (:key, :at, :by, :note)"
+)
+_RETIRED_LIST = sa.text(
+    "SELECT memory_key, retired_at, retired_by, note FROM memory_retirements ORDER BY retired_at DESC, memory_key"
+)
+
+
+def read_decisions(engine: Engine) -> pd.DataFrame:
+    """One row per decided posting (its current decision): ``posting_id``, ``title``, ``decision``,
+    ``onet_code`` ("" when not codable), ``reviewer``, ``created_at``; oldest first."""
+    columns = ["posting_id", "title", "decision", "onet_code", "reviewer", "created_at"]
+    with engine.connect() as conn:
+        frame = pd.DataFrame([tuple(r) for r in conn.execute(_DECISIONS)], columns=columns, dtype=object)
+    return frame.drop_duplicates("posting_id", keep="last").reset_index(drop=True)
+
+
+def read_model_codes(engine: Engine) -> dict[str, list[str]]:
+    """Posting id -> the codes the model ranked for it (its latest predictions, model rank order),
+    for the reviewed postings."""
+    with engine.connect() as conn:
+        rows = pd.DataFrame(
+            [tuple(r) for r in conn.execute(_MODEL_RANKS)], columns=["posting_id", "predicted_at", "model_rank", "onet_code"]
+        )
+    if rows.empty:
+        return {}
+    latest = rows.groupby("posting_id")["predicted_at"].transform("max")
+    rows = rows[rows["predicted_at"] == latest].sort_values(["posting_id", "model_rank"], kind="stable")
+    rows = rows.drop_duplicates(["posting_id", "model_rank"])
+    return {str(k): g["onet_code"].tolist() for k, g in rows.groupby("posting_id", sort=False)}
+
+
+def read_retirements(engine: Engine) -> dict[str, str]:
+    """Memory key -> when it was last retired."""
+    with engine.connect() as conn:
+        return {r.memory_key: r.retired_at for r in conn.execute(_RETIREMENTS)}
+
+
+def retire(engine: Engine, key: str, reviewer: str, note: str | None = None) -> str:
+    """Retire a key's entry: the decisions made on it so far stop counting. Returns when."""
+    if not key:
+        raise ValueError("a memory key is needed")
+    if not reviewer:
+        raise ValueError("retiring needs a reviewer")
+    at = format_ts(utc_now())
+    with engine.begin() as conn:
+        conn.execute(_RETIRE, {"key": key, "at": at, "by": reviewer, "note": note})
+    return at
+
+
+def retirements(engine: Engine) -> list[dict]:
+    """Every retirement, newest first."""
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(_RETIRED_LIST)]
