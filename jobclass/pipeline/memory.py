@@ -69,9 +69,12 @@ def load_memory(engine: Engine, settings: MemorySettings | None = None) -> Fitte
 def memory_table(engine: Engine, search: str | None = None, conflicts_only: bool = False) -> pd.DataFrame:
     """The memory's entries as a table (:meth:`TitleMemory.table`), with each entry's evidence;
     ``search``: words that must all be in the key; ``conflicts_only``: the conflicting entries."""
-    fitted = load_memory(engine)
-    table = fitted.memory.table()
-    table["evidence"] = [fitted.memory.entries[k].evidence() for k in table["memory_key"]]
+    from jobclass.store.memory import read_decisions, read_retirements
+
+    # Listing needs the entries only: no model ranks read, no score fitted.
+    memory = TitleMemory.from_decisions(decisions_frame(read_decisions(engine)), read_retirements(engine))
+    table = memory.table()
+    table["evidence"] = [memory.entries[k].evidence() for k in table["memory_key"]]
     if search:
         words = search.lower().split()
         table = table[[all(w in k for w in words) for k in table["memory_key"]]]
