@@ -44,6 +44,8 @@ RUN pip install --no-cache-dir --no-deps -e /opt/jobclass \
     && python -c "import jobclass.paths as p; assert p.DEMO_POSTINGS.is_file(); print('jobclass resources OK')"
 
 # DAGs and the API plugin are baked in too (compose also mounts them and jobclass/, for development).
-# Both only import jobclass.airflow (the DAG glue, the API app) and jobclass.pipeline.
+# Both only import jobclass.airflow (the DAG glue, the API app) and jobclass.pipeline. The installed
+# package registers the plugin through its `airflow.plugins` entry point; plugins/jobclass_api.py then
+# adds no second copy (it exports the class only where no entry point does).
 COPY --chown=airflow:0 dags /opt/airflow/dags
 COPY --chown=airflow:0 plugins /opt/airflow/plugins

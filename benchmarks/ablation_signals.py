@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from jobclass.model.encoder import load_encoder
+    from jobclass.onet.taxonomy import load_taxonomy
     from jobclass.training.config import TrainConfig
-    from jobclass.training.taxonomy import load_taxonomy
 
     arms = [Arm.parse(spec) for spec in args.arms or DEFAULT_ARMS]
     taxonomy = load_taxonomy()

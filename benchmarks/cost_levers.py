@@ -36,7 +36,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def child_accuracy(n: int, model: str, settings: dict) -> dict:
     from jobclass.evaluation.scoring import classifier_scores, evaluate_probabilities
     from jobclass.evaluation.sets import load_benchmark
-    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.onet.taxonomy import load_taxonomy
 
     classifier = throughput.load_model(model, settings)
     taxonomy = load_taxonomy()

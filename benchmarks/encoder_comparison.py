@@ -43,8 +43,8 @@ def body_speed(classifier, taxonomy, n: int = 128) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from jobclass.model.base_encoders import BASE_ENCODERS, MINILM, MPNET
+    from jobclass.onet.taxonomy import load_taxonomy
     from jobclass.training.config import TrainConfig
-    from jobclass.training.taxonomy import load_taxonomy
     from jobclass.training.train import train_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

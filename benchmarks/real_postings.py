@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from jobclass.evaluation.sets import load_benchmark
     from jobclass.model.bundle import load_bundle
+    from jobclass.onet.taxonomy import load_taxonomy
     from jobclass.training.calibration import cross_validated_review
-    from jobclass.training.taxonomy import load_taxonomy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)

@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobclass.evaluation.sets import excluded_titles, load_benchmark
     from jobclass.model.cleaning import normalize_title
     from jobclass.model.encoder import load_encoder
+    from jobclass.onet.taxonomy import load_taxonomy
     from jobclass.training.config import TrainConfig
-    from jobclass.training.taxonomy import load_taxonomy
     from jobclass.training.train import train_model
 
     taxonomy = load_taxonomy()

@@ -73,7 +73,7 @@ def gold_codes() -> dict[str, tuple[str, frozenset[str]]]:
 def stream_records() -> list[dict[str, Any]]:
     """The vendored postings, oldest publication first (ties by id)."""
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import read_postings_file
+    from jobclass.postings.files import read_postings_file
 
     records = list(read_postings_file(DEMO_POSTINGS))
     return sorted(records, key=lambda r: (r.get("publication_date") or "", r["id"]))
@@ -108,7 +108,7 @@ class PrecomputedModel:
 
 def precompute(bundle: str, records: list[dict[str, Any]], top_k: int = 5) -> PrecomputedModel:
     from jobclass.model.bundle import load_bundle
-    from jobclass.pipeline.ingest import posting_row
+    from jobclass.postings.rows import posting_row
 
     classifier = load_bundle(bundle)
     rows = [posting_row(r, default_source="usajobs", ingested_at="") for r in records]
@@ -190,10 +190,11 @@ def final_state(engine) -> pd.DataFrame:
         top = pd.DataFrame(
             conn.execute(
                 sa.text(
-                    "SELECT posting_id, onet_code, source, needs_review, predicted_at FROM predictions WHERE rank = 1"
+                    "SELECT posting_id, onet_code, source, needs_review, predicted_at, memory_key, evidence"
+                    " FROM predictions WHERE rank = 1"
                 )
             ).fetchall(),
-            columns=["posting_id", "onet_code", "source", "needs_review", "predicted_at"],
+            columns=["posting_id", "onet_code", "source", "needs_review", "predicted_at", "memory_key", "evidence"],
         )
         rejects = pd.DataFrame(
             conn.execute(sa.text("SELECT posting_id, reason_code FROM rejected_postings")).fetchall(),
@@ -206,10 +207,28 @@ def final_state(engine) -> pd.DataFrame:
     # A posting rejected as remembered not codable was settled without a human (gold "none" is right);
     # any other reject (empty, bad encoding) was settled by nobody.
     remembered = rejects["reason_code"] == "remembered_not_codable"
-    rej = rejects.assign(onet_code="none", source="memory", needs_review=~remembered, predicted_at="", rejected=rejects["reason_code"])
+    rej = rejects.assign(
+        onet_code="none", source="memory", needs_review=~remembered, predicted_at="", memory_key=None, evidence="",
+        rejected=rejects["reason_code"],
+    )
     frame = pd.concat([top, rej.drop(columns=["reason_code"])], ignore_index=True)
     frame["reviewed"] = frame["posting_id"].isin(labelled)
     return frame
+
+
+def flagged_why(frame: pd.DataFrame) -> dict[str, int]:
+    """Why the postings that a human had to settle (or that wait) were flagged, from their latest
+    top 1: no usable title; a title the memory did not hold yet (the model's own doubt); a conflicting
+    entry; an entry the fitted score did not trust enough; a rejected posting."""
+    flagged = frame[frame["needs_review"]]
+    evidence = flagged["evidence"].fillna("")
+    why = pd.Series("model: a title not in memory yet", index=flagged.index)
+    why[flagged["memory_key"].isna() | (flagged["memory_key"] == "")] = "model: no usable title"
+    why[evidence.str.startswith("reviewed:") & (flagged["source"] == "model")] = "memory: not codable once (flagged with evidence)"
+    why[(flagged["source"] == "memory") & evidence.str.contains("conflicting")] = "memory: a conflicting entry"
+    why[(flagged["source"] == "memory") & ~evidence.str.contains("conflicting")] = "memory: score under its threshold"
+    why[flagged["rejected"] != ""] = "rejected"
+    return {k: int(v) for k, v in why.value_counts().items()}
 
 
 def score(frame: pd.DataFrame, gold: dict[str, tuple[str, frozenset[str]]]) -> dict[str, Any]:
@@ -281,6 +300,7 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
         "pending_left_with_a_settled_title": int(pending["posting_id"].isin(known).sum()),
         "bulk_label_precision": round(sum(gold[p][0] == c for p, c in bulk_labels) / len(bulk_labels), 4) if bulk_labels else None,
         "bulk_labels": len(bulk_labels),
+        "flagged_why": flagged_why(final),
     }
     engine.dispose()
     return outcome
@@ -359,6 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk", action="store_true", help="the reviewer applies each decision to all pending postings with the title")
     parser.add_argument("--keys", action="store_true", help="only the leave-one-out precision of each memory key")
     parser.add_argument("--no-baseline", action="store_true", help="skip today's behaviour (no memory)")
+    parser.add_argument(
+        "--dominant-share", type=float,
+        help="sensitivity: an entry is a conflict below this share of its reviews (default: the product's, "
+        "jobclass.memory.entries.DOMINANT_SHARE); a figure at another value than the default was chosen on this stream",
+    )
+    parser.add_argument(
+        "--min-reviews-against-model", type=int,
+        help="sensitivity: reviews a remembered code needs when the model does not rank it first (default: the product's)",
+    )
+    parser.add_argument("--predictions", type=Path, help="cache of the model's predictions (Parquet): read when it exists, else written")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="draw the curves over the stream here (SVG or PNG)")
     args = parser.parse_args(argv)
@@ -381,7 +411,26 @@ def main(argv: list[str] | None = None) -> int:
         if champion is None:
             parser.error("no champion is registered: pass --model BUNDLE")
         bundle = str(champion.path)
-    model = precompute(bundle, records)
+    if args.predictions and args.predictions.exists():
+        cached = pd.read_parquet(args.predictions)
+        model = PrecomputedModel(str(cached["model_version"].iloc[0]), cached.drop(columns=["model_version"]))
+    else:
+        model = precompute(bundle, records)
+        if args.predictions:
+            model.predictions.assign(model_version=model.version).to_parquet(args.predictions)
+    if args.dominant_share is not None:
+        import jobclass.memory.entries as entries
+
+        log.warning("conflict below %.2f of an entry's reviews (the product's default: %.2f)", args.dominant_share, entries.DOMINANT_SHARE)
+        entries.DOMINANT_SHARE = args.dominant_share
+    if args.min_reviews_against_model is not None:
+        import functools
+
+        import jobclass.pipeline.memory as pipeline_memory
+        from jobclass.memory.apply import MemorySettings
+
+        log.warning("a code the model does not rank first needs %d reviews", args.min_reviews_against_model)
+        pipeline_memory.MemorySettings = functools.partial(MemorySettings, min_reviews_against_model=args.min_reviews_against_model)
     nights = batches(records, args.batch)
     budgets = args.budget or [0.2, 0.35]
     results = []
@@ -394,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = run_arm(arm, model, nights, gold, Path(tmp), args.batch)
                 results.append({"arm": arm.name, "budget": budget, "bulk": arm.bulk, **outcome.summary, "curve": outcome.nights})
                 print(json.dumps({"arm": arm.name, "budget": budget, "bulk": arm.bulk, **outcome.summary}))
-    report = {"model": model.version, "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
+    import jobclass.memory.entries as entries
+    from jobclass.pipeline.memory import MemorySettings as settings
+
+    report = {"model": model.version, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     if args.plot:

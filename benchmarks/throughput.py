@@ -44,7 +44,7 @@ def peak_rss_mib() -> float:
 def postings(n: int) -> list[dict]:
     """``n`` USAJOBS postings: the sample repeated with new ids; copy k > 0 titles end in a unit."""
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import read_postings_file
+    from jobclass.postings.files import read_postings_file
 
     base = list(read_postings_file(DEMO_POSTINGS))
     out = []
@@ -62,7 +62,7 @@ def posting_frame(n: int):
     """The postings as the pipeline reads them: posting_id, title, body."""
     import pandas as pd
 
-    from jobclass.pipeline.ingest import posting_row
+    from jobclass.postings.rows import posting_row
 
     rows = [posting_row(r, default_source="bench", ingested_at=INTERVAL[0]) for r in postings(n)]
     return pd.DataFrame({"posting_id": [r["id"] for r in rows], "title": [r["title"] for r in rows], "body": [r["body"] for r in rows]})

@@ -35,7 +35,8 @@ REVIEW = Path(__file__).with_name("usajobs_review.csv")
 
 def distinct_postings() -> pd.DataFrame:
     from jobclass.paths import RESOURCES_DIR
-    from jobclass.pipeline.ingest import posting_row, read_postings_file
+    from jobclass.postings.files import read_postings_file
+    from jobclass.postings.rows import posting_row
 
     records = read_postings_file(RESOURCES_DIR / "postings" / "usajobs_2016_2021.jsonl.gz")
     rows = pd.DataFrame([posting_row(r, default_source="usajobs", ingested_at="") for r in records])

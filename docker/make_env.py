@@ -27,7 +27,8 @@ DEV_LOGIN = ("airflow", "airflow")
 
 
 def token() -> str:
-    """A URL-safe random secret: safe inside the database URLs that embed POSTGRES_PASSWORD."""
+    """A URL-safe random secret: safe inside the database URLs that embed POSTGRES_PASSWORD and
+    JOBCLASS_DB_PASSWORD."""
     return secrets.token_urlsafe(32)
 
 
@@ -51,6 +52,7 @@ def environment(dev_logins: bool = False) -> dict[str, str]:
         "AIRFLOW_API_SECRET_KEY": token(),
         "AIRFLOW_FERNET_KEY": fernet_key(),
         "POSTGRES_PASSWORD": token(),
+        "JOBCLASS_DB_PASSWORD": token(),
         "_AIRFLOW_WWW_USER_USERNAME": username,
         "_AIRFLOW_WWW_USER_PASSWORD": password,
         "AIRFLOW_UID": airflow_uid(),

@@ -16,12 +16,27 @@ def project_root() -> Path:
     return PACKAGE_DIR.parent
 
 
+def running_from_checkout() -> bool:
+    """Whether the package is a source checkout's ``jobclass/`` (an editable install), not an installed copy."""
+    return (project_root() / "pyproject.toml").is_file()
+
+
+def default_data_home() -> Path:
+    """Where the data lives without ``JOBCLASS_HOME``: ``<checkout>/data`` when running from a checkout,
+    else ``$XDG_DATA_HOME/jobclass`` (``~/.local/share/jobclass``), never inside the installed package."""
+    if running_from_checkout():
+        return project_root() / "data"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"  # the XDG rule: absolute only
+    return base / "jobclass"
+
+
 def data_home() -> Path:
     """Runtime data: the SQLite database, model bundles, Parquet output.
 
-    ``JOBCLASS_HOME`` overrides the default ``<project>/data``.
+    ``JOBCLASS_HOME`` overrides :func:`default_data_home`.
     """
-    home = Path(os.environ.get("JOBCLASS_HOME") or project_root() / "data")
+    home = Path(os.environ.get("JOBCLASS_HOME") or default_data_home())
     home.mkdir(parents=True, exist_ok=True)
     return home
 

@@ -1,27 +1,7 @@
-"""Registers the jobclass HTTP API (``jobclass.airflow.api``) with the Airflow API server at ``/jobclass``.
+"""The jobclass plugin for the repository's plugins folder: the class lives in ``jobclass.airflow.plugin``.
 
-The app, its authentication, models and routes live in ``jobclass.airflow.api``; this file only registers.
+The star import exports ``JobclassApiPlugin`` only where the installed package's ``airflow.plugins``
+entry point does not already register it (Airflow would report the second copy as an import error).
 """
 
-from __future__ import annotations
-
-import os
-
-from airflow.plugins_manager import AirflowPlugin
-
-from jobclass.airflow.api.app import create_app
-from jobclass.airflow.api.views import external_views as jobclass_views
-
-
-class JobclassApiPlugin(AirflowPlugin):
-    """Registers the jobclass API with the Airflow API server."""
-
-    name = "jobclass_api"
-    fastapi_apps = [
-        {
-            "app": create_app(),
-            "url_prefix": os.environ.get("JOBCLASS_API_PREFIX", "/jobclass"),
-            "name": "jobclass API",
-        }
-    ]
-    external_views = jobclass_views(os.environ.get("JOBCLASS_API_PREFIX", "/jobclass"))
+from jobclass.airflow.plugin import *  # noqa: F403

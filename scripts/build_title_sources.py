@@ -27,8 +27,8 @@ import pandas as pd
 
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import is_duty_verb, normalize_title, repair_text, words
+from jobclass.onet.taxonomy import load_taxonomy
 from jobclass.paths import project_root
-from jobclass.training.taxonomy import load_taxonomy
 from jobclass.training.title_sources import (
     DROPPED,
     MAPPED,

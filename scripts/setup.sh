@@ -19,3 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 else
   echo "==> .venv is up to date"
 fi
+# The editable install leaves its build metadata in the checkout; with the repository root on
+# sys.path (pytest, python -m) it is a second copy of the package's metadata, and Airflow would load
+# the plugin's entry point twice ("already registered"). The installed .dist-info is the real one.
+rm -rf jobclass.egg-info

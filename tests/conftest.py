@@ -46,7 +46,7 @@ def _jobclass_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def taxonomy():
-    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.onet.taxonomy import load_taxonomy
 
     return load_taxonomy()
 

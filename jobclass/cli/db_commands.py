@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 console = Console()
 log = logging.getLogger(__name__)
 
+#: The exit status of ``db load-postings`` when it loaded the file but rejected lines (without --allow-rejects).
+REJECTS_EXIT = 3
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="create the database and load postings", formatter_class=RichHelpFormatter)
@@ -31,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     load = db_sub.add_parser(
         "load-postings",
         help="load postings from JSONL or CSV (.gz ok); loading a file twice adds nothing",
+        description="Load postings from a JSONL or CSV file (.gz ok); loading a file twice adds nothing. A line "
+        "that cannot be loaded (not JSON, not an object, no id, a CSV row that does not fit its header, the rest "
+        "of a truncated .gz) is rejected with a reason, every reject is kept in the load_rejects table, and the "
+        "rest of the file still loads. Exit status: 0 when no line was rejected; "
+        f"{REJECTS_EXIT} when the file was loaded but lines were rejected (0 with --allow-rejects); "
+        "2 when the load could not start (no such file, an unknown format).",
         formatter_class=RichHelpFormatter,
     )
     load.add_argument("file", nargs="?", type=Path, help="postings file (default: the bundled USAJOBS demo sample)")
@@ -40,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "so no run misses it); an interval already classified must be run again to see a backfill",
     )
     load.add_argument("--source", help="source name when records have none (default: id prefix or file name)")
+    load.add_argument(
+        "--allow-rejects",
+        action="store_true",
+        help=f"exit 0, not {REJECTS_EXIT}, when lines were rejected (they are recorded in load_rejects all the same)",
+    )
     database_option(load)
     load.set_defaults(handler=cmd_load_postings)
 
@@ -102,6 +116,17 @@ def cmd_load_postings(args: argparse.Namespace) -> int:
     console.print(table)
     if stats.rejects:
         _print_rejects(stats)
+    if stats.unread_rest is not None:
+        from rich.markup import escape
+
+        unread = stats.unread_rest
+        console.print(f"[red]{unread.reason_code}:[/red] {escape(unread.detail)}; the lines before it were read.")
+    if stats.rejected and not args.allow_rejects:
+        console.print(
+            f"[red]{stats.rejected:,} lines rejected[/red]: exit status {REJECTS_EXIT} "
+            "(--allow-rejects exits 0 when rejects are expected)."
+        )
+        return REJECTS_EXIT
     return 0
 
 
@@ -177,6 +202,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         ("postings read", f"{summary.rows_read:,}"),
         ("predicted", f"{summary.rows_predicted:,}"),
         ("rejected", f"{summary.rows_rejected:,}"),
+        ("already coded by another run of this model", f"{summary.rows_skipped:,}"),
         ("chunks (skipped as done)", f"{summary.chunks} ({summary.chunks_skipped})"),
         ("Parquet", f"{summary.out_dir}/dt={summary.partition_date}/"),
         ("seconds", f"{summary.duration_s:.1f}"),

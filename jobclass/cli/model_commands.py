@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--max-steps", type=int, help="cap on fine-tuning steps: the time budget")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"])
     train.add_argument(
+        "--checkpoint-dir", type=Path,
+        help="keep a checkpoint of the fine-tuning here every --checkpoint-every steps; run the same command "
+        "again after an interruption and it resumes there (the checkpoint is removed when the fit ends)",
+    )
+    train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 200)")
+    train.add_argument(
         "--base-encoder", choices=list(BASE_ENCODERS), help="the pretrained encoder (all-mpnet-base-v2: `make mpnet` first)"
     )
     train.add_argument("--labelled", type=Path, help="labelled postings, CSV or Parquet (title/body/onet_code or TITLE_RAW/BODY/ONET)")
@@ -92,9 +98,9 @@ def resolve_model_path(model: Path | None, database_url: str | None) -> Path:
 # -- train ----------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from jobclass.model.bundle import save_bundle
+    from jobclass.onet.corpus import read_labelled_postings
     from jobclass.paths import models_dir
     from jobclass.training.config import TrainConfig, with_overrides
-    from jobclass.training.corpus import read_labelled_postings
     from jobclass.training.train import train_model
 
     base = TrainConfig.recipe(args.recipe)
@@ -107,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         device=args.device,
         base_encoder=args.base_encoder,
+        checkpoint_dir=str(args.checkpoint_dir) if args.checkpoint_dir else None,
+        checkpoint_every=args.checkpoint_every,
     )
     labelled = read_labelled_postings(args.labelled) if args.labelled else None
     console.print(f"[bold]Training[/bold] recipe={config.name} epochs={config.epochs} batch={config.batch_size} device={config.device}")
@@ -160,7 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from jobclass.evaluation.scoring import benchmark_labels, classifier_scores, evaluate_parts, evaluate_probabilities
     from jobclass.evaluation.sets import load_benchmark
     from jobclass.model.bundle import load_bundle
-    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.onet.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     benchmarks = [load_benchmark(name, taxonomy) for name in (args.benchmark or ["reported-titles"])]

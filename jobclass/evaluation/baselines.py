@@ -21,8 +21,8 @@ from jobclass.evaluation.sets import excluded_titles
 from jobclass.model.cleaning import clean_title, compose_input
 from jobclass.model.encoder import encode, load_encoder
 from jobclass.model.heads import LogisticHead, SemanticIndex
-from jobclass.training.corpus import build_corpus
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.onet.corpus import build_corpus
+from jobclass.onet.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 

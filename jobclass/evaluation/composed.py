@@ -15,8 +15,8 @@ import pandas as pd
 
 from jobclass.evaluation.benchmark import Benchmark, make_benchmark
 from jobclass.hashing import bucket
-from jobclass.training.corpus import is_held_out_task
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.onet.corpus import is_held_out_task
+from jobclass.onet.taxonomy import Taxonomy
 
 COMPANY_BLURBS = [
     "We are a leading provider of services across the region with over 40 years of experience.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from jobclass.training.taxonomy import MAJOR_GROUP_NAMES
+from jobclass.onet.taxonomy import MAJOR_GROUP_NAMES
 
 KS = (1, 5, 10)
 

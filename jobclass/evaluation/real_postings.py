@@ -1,6 +1,6 @@
 """The "real-postings" benchmark: vendored USAJOBS postings, coded by hand (see its README).
 
-Each row is read as the nightly reads it: the record goes through :func:`jobclass.pipeline.ingest.posting_row`
+Each row is read as the nightly reads it: the record goes through :func:`jobclass.postings.rows.posting_row`
 (title; job summary + major duties as the body). A hash-drawn share of rows is presented
 *untitled*: the title field holds the first sentence of the summary, as a scraped posting often
 arrives. The code does not change; it belongs to the posting.
@@ -15,9 +15,10 @@ import pandas as pd
 from jobclass.evaluation.benchmark import Benchmark, make_benchmark
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import repair_text, split_sentences
+from jobclass.onet.taxonomy import Taxonomy
 from jobclass.paths import DEMO_POSTINGS, RESOURCES_DIR
-from jobclass.pipeline.ingest import posting_row, read_postings_file
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.postings.files import read_postings_file
+from jobclass.postings.rows import posting_row
 
 NAME = "real-postings"
 LABELS_PATH = RESOURCES_DIR / "real_postings" / "labels.csv"

@@ -7,7 +7,7 @@ import pandas as pd
 from jobclass.evaluation.benchmark import Benchmark, make_benchmark
 from jobclass.evaluation.composed import ad_titles, composed_postings
 from jobclass.evaluation.real_postings import real_postings
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.onet.taxonomy import Taxonomy
 
 #: Every frozen benchmark, by name (``jobclass evaluate --benchmark``).
 BENCHMARK_NAMES = ("reported-titles", "composed-postings", "ad-titles", "real-postings")

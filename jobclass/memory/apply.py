@@ -6,6 +6,12 @@ For a posting whose key (:func:`jobclass.memory.keys.memory_key`) is in memory:
   and accepted without review when the scorer is fitted and the score reaches its fitted threshold
   (where the reviewed postings are right at the target precision), or when the model would accept
   its own top 1 and that is the remembered code (two sources agree);
+- but a remembered code that is not the model's own top 1 is accepted only once at least
+  ``min_reviews_against_model`` reviews chose it (3): one or two reviews against the model can be
+  one coder's reading of one posting's duties, and a code accepted without review is never looked
+  at again, so a thin entry would code every later posting with its title wrongly and unseen (the
+  stream simulation showed it: two early "management analyst" postings coded as training
+  specialists, then 69 more accepted so; benchmarks/RESULTS.md, issue 27);
   the model's own suggestions follow it (ranks 2..k);
 - a conflicting entry puts every code it holds first (most reviews first) and is always reviewed;
 - a key that reviewers marked not codable, unanimously and at least ``reject_not_codable_after``
@@ -24,25 +30,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from jobclass.columns import MEMORY_COLUMNS
 from jobclass.memory.entries import NOT_CODABLE, MemoryEntry, TitleMemory
 from jobclass.memory.scorer import MemoryScorer, features
 
 MEMORY = "memory"
 MODEL = "model"
 SOURCES = (MODEL, MEMORY)
-MEMORY_COLUMNS = ["source", "model_rank", "memory_key"]
 REMEMBERED_NOT_CODABLE = "remembered_not_codable"
 #: Remembered codes are accepted without review at the score where the reviewed postings show this
 #: precision (the scorer fits the threshold): the exact agreement of two human coders on real
 #: postings (0.85, jobclass/resources/real_postings).
 DEFAULT_TARGET_PRECISION = 0.85
 DEFAULT_REJECT_NOT_CODABLE_AFTER = 2
+DEFAULT_MIN_REVIEWS_AGAINST_MODEL = 3
 
 
 @dataclass(frozen=True)
 class MemorySettings:
     target_precision: float = DEFAULT_TARGET_PRECISION
     reject_not_codable_after: int = DEFAULT_REJECT_NOT_CODABLE_AFTER
+    min_reviews_against_model: int = DEFAULT_MIN_REVIEWS_AGAINST_MODEL
 
 
 @dataclass
@@ -92,6 +100,7 @@ def _remembered_rows(
                     "soc6_code": code[:7], "major_group": code[:2], "backoff_level": "detailed",
                     "evidence": entry.evidence(), "evidence_score": float(entry.n_agree / entry.n), "source": MEMORY,
                     "model_rank": ranked.index(code) + 1 if code in ranked else None, "conflict": entry.conflict,
+                    "n_agree": int(entry.counts.get(code, 0)),
                 }
             )
     memory = pd.DataFrame(records)
@@ -103,11 +112,13 @@ def _remembered_rows(
     # The model alone would accept its top 1 and it is the remembered code: two sources agree.
     model_accepts = ~first["needs_review"].astype(bool) & (first["onet_code"] == top["onet_code"].reindex(first.index))
     unsure = (top["score"] < fitted.scorer.threshold) | (not fitted.scorer.fitted)
-    review = top["conflict"] | (unsure & ~model_accepts.reindex(top.index).fillna(False).astype(bool))
+    # a code the model does not rank first needs enough reviews behind it
+    thin = (top["model_rank"].fillna(0) != 1) & (top["n_agree"] < fitted.settings.min_reviews_against_model)
+    review = top["conflict"] | thin | (unsure & ~model_accepts.reindex(top.index).fillna(False).astype(bool))
     taken = set(zip(memory["posting_id"], memory["onet_code"]))
     rest = model_rows[[(p, c) not in taken for p, c in zip(model_rows["posting_id"], model_rows["onet_code"])]]
     rest = rest.assign(source=MODEL, model_rank=rest["rank"], order=rest["rank"] + top_k)
-    rows = pd.concat([memory.drop(columns=["conflict"]), rest.drop(columns=["rank"])], ignore_index=True)
+    rows = pd.concat([memory.drop(columns=["conflict", "n_agree"]), rest.drop(columns=["rank"])], ignore_index=True)
     rows = rows.sort_values(["posting_id", "order"], kind="stable")
     rows["rank"] = rows.groupby("posting_id", sort=False).cumcount() + 1
     rows = rows[rows["rank"] <= top_k].drop(columns=["order"])
@@ -129,7 +140,7 @@ def apply_memory(
     fitted: FittedMemory | None,
     titles: Mapping[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(predictions with :data:`MEMORY_COLUMNS`, rejects of remembered not-codable postings).
+    """(predictions with :data:`jobclass.columns.MEMORY_COLUMNS`, rejects of remembered not-codable postings).
 
     ``predictions`` are the model's long rows (one per posting and rank), ``keys`` each posting's
     memory key. Postings without an entry keep the model's rows unchanged.

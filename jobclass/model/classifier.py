@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from jobclass.columns import PREDICTION_COLUMNS
 from jobclass.model.cleaning import (
     DEFAULT_BODY_WORDS,
     DUTY_SENTENCE_SCORE,
@@ -23,22 +24,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 MAX_TOP_K = 20
-
-PREDICTION_COLUMNS = [
-    "posting_id",
-    "rank",
-    "onet_code",
-    "onet_title",
-    "score",
-    "soc6_code",
-    "soc6_score",
-    "major_group",
-    "major_group_score",
-    "needs_review",
-    "backoff_level",
-    "evidence",
-    "evidence_score",
-]
 
 
 @dataclass
@@ -211,7 +196,7 @@ class JobClassifier:
         ]
 
     def predict_frame(self, frame: pd.DataFrame, top_k: int = 5, batch_size: int = 256) -> pd.DataFrame:
-        """Long predictions, one row per (posting, rank), columns :data:`PREDICTION_COLUMNS`.
+        """Long predictions, one row per (posting, rank), columns :data:`jobclass.columns.PREDICTION_COLUMNS`.
 
         Each distinct text of ``frame`` is encoded once; ``batch_size`` bounds the scoring arrays.
         """

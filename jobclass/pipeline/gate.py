@@ -82,7 +82,7 @@ def gate_benchmarks(holdout, eval_limit: int | None) -> dict[str, Any]:
 
     from jobclass.evaluation.benchmark import make_benchmark
     from jobclass.evaluation.sets import load_benchmark
-    from jobclass.training.taxonomy import load_taxonomy
+    from jobclass.onet.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     sets = {GATE_BENCHMARK: _frozen_subsample(load_benchmark(GATE_BENCHMARK, taxonomy), eval_limit)}
@@ -255,24 +255,34 @@ def decide(evaluation: dict, params: dict[str, Any]) -> dict:
 def promote_challenger(
     engine, challenger: dict, evaluation: dict, decision: dict, *, origin: str = "weekly retrain"
 ) -> dict:
-    """Step 7a: atomic promotion, unless the champion changed since it was evaluated."""
-    from jobclass.store.registry import get_champion, promote
+    """Step 7a: promote the challenger by compare-and-swap, only while the champion is still the one it
+    was evaluated against (:func:`jobclass.store.registry.promote_replacing`).
+
+    A champion promoted meanwhile (by hand, or by another retrain) is never overwritten: the refusal is
+    recorded as the challenger's decision, with the reason, and :class:`StaleComparisonError` ends the
+    step (a retry would compare against the wrong champion). A retry after the promotion went through
+    finds the challenger champion already and succeeds.
+    """
+    from jobclass.store.registry import ChampionChangedError, promote_replacing, record_decision
 
     if not decision["promote"]:
         raise ValueError(f"the gate decided not to promote {challenger['version']}: {decision['reason']}")
-    current = get_champion(engine)
-    current_version = current.version if current else None
-    if current_version == challenger["version"]:  # a retry after the promotion went through
-        log.info("%s is already the champion.", current_version)
-        return {"status": "champion", "version": current_version}
-    if current_version != evaluation.get("champion_version"):
-        raise StaleComparisonError(
-            f"the champion changed from {evaluation.get('champion_version')} to {current_version} during this "
-            "retrain; not promoting on a stale comparison. Re-run the retrain."
+    version, compared = challenger["version"], evaluation.get("champion_version")
+    try:
+        promote_replacing(engine, version, reason=f"{origin}: {decision['reason']}", expected=compared)
+    except ChampionChangedError as exc:
+        if exc.found == version:  # a retry after the promotion went through
+            log.info("%s is already the champion.", version)
+            return {"status": "champion", "version": version}
+        why = (
+            f"the champion changed from {compared} to {exc.found} during this retrain; not promoting on a stale "
+            "comparison. Re-run the retrain."
         )
-    promote(engine, challenger["version"], reason=f"{origin}: {decision['reason']}")
-    log.info("PROMOTED %s to champion: %s", challenger["version"], decision["reason"])
-    return {"status": "champion", "version": challenger["version"]}
+        refused = f"{origin}: promotion refused: {why} (the gate: {decision['reason']})"
+        record_decision(engine, version, "challenger", refused)
+        raise StaleComparisonError(why) from exc
+    log.info("PROMOTED %s to champion: %s", version, decision["reason"])
+    return {"status": "champion", "version": version}
 
 
 def keep_champion(engine, challenger: dict, decision: dict, *, origin: str = "weekly retrain") -> dict:

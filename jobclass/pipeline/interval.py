@@ -7,7 +7,13 @@ and :mod:`jobclass.pipeline.parquet_sink`. The same three steps serve the CLI an
     run_id = start_run(engine, start, end, model_version, len(chunks))
     for chunk in chunks:                                         # or one mapped task each
         classify_chunk(engine, classifier, start, end, chunk, model_version=model_version)
-    finish_run(engine, run_id)                                   # reconcile read = predicted + rejected
+    finish_run(engine, run_id)                                   # reconcile read = predicted + rejected + skipped
+
+A posting is coded once per model version. A run triggered by hand (no data interval) codes what
+came since the last successful run; the next scheduled run's interval can cover the same postings.
+It skips those another run of its model version already predicted or rejected (``rows_skipped``):
+no posting twice in SQL, in the Parquet partitions or in the drift baseline. A new model version
+codes every posting again (its rows sit beside the old version's).
 
 Determinism: ``run_id`` is ``<start>/<end>/<model version>``, ``predicted_at`` is the interval
 end and the partition is the interval start's date, so re-running an interval rewrites the same
@@ -77,6 +83,7 @@ class RunSummary:
     detail: str | None
     duration_s: float
     out_dir: str
+    rows_skipped: int = 0  # coded by another run of the same model version (a manual run)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,7 +209,8 @@ def _completed(path: Path, identity: dict[str, str], db_counts: dict[str, int]) 
     if any(meta.get(k) != v for k, v in identity.items()):
         return False
     written = {k: int(meta.get(f"jobclass.{k}", -1)) for k in db_counts}
-    return written == db_counts and db_counts["rows_read"] == db_counts["predicted"] + db_counts["rejected"]
+    done = db_counts["predicted"] + db_counts["rejected"] + db_counts.get("already_coded", 0)
+    return written == db_counts and db_counts["rows_read"] == done
 
 
 def classify_chunk(
@@ -250,6 +258,16 @@ def classify_chunk(
         memory = memory()
     bounds = (chunk.get("id_from"), chunk.get("id_to"))
     frame = with_db_retry(engine, f"chunk {chunk['index']}: read", read_posting_range, engine, start, end, *bounds)
+    coded = with_db_retry(
+        engine, f"chunk {chunk['index']}: coded elsewhere", run_store.coded_by_other_runs,
+        engine, run_id, model_version, frame["posting_id"].astype(str).tolist(),
+    )
+    if coded:
+        log.info(
+            "chunk %d of %s: %d postings already coded by another run of %s (%s): skipped, not coded twice",
+            chunk["index"], run_id, len(coded), model_version, ", ".join(sorted(set(coded.values()))[:3]),
+        )
+        frame = frame[~frame["posting_id"].astype(str).isin(coded.keys())].reset_index(drop=True)
     predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size, memory=memory)
     stamped = stamp_predictions(
         predictions, model_version=model_version, run_id=run_id, partition_date=day, predicted_at=end
@@ -266,12 +284,18 @@ def classify_chunk(
         model_version=model_version,
         posting_ids=frame["posting_id"].tolist(),
     )
-    counts = {"rows_read": len(frame), "predicted": int(stamped["posting_id"].nunique()), "rejected": len(rejects)}
+    counts = {
+        "rows_read": len(frame) + len(coded),
+        "predicted": int(stamped["posting_id"].nunique()),
+        "rejected": len(rejects),
+        "already_coded": len(coded),
+    }
     metadata = {**identity, **{f"jobclass.{k}": str(v) for k, v in counts.items()}}
     write_parquet_partition(stamped, out_dir, day, name, metadata=metadata)
     seconds = round(time.perf_counter() - t0, 3)
     log.info(
-        "chunk %d of %s: read %d, predicted %d, rejected %d in %.1fs", chunk["index"], run_id, *counts.values(), seconds
+        "chunk %d of %s: read %d, predicted %d, rejected %d, already coded %d in %.1fs",
+        chunk["index"], run_id, *counts.values(), seconds,
     )
     return {**summary, **counts, "skipped": False, "seconds": seconds}
 
@@ -340,8 +364,9 @@ def finish_run(
 ) -> dict[str, Any]:
     """Reconcile a run from the database itself and record its outcome in ``prediction_runs``.
 
-    ``success`` when every posting of the interval is predicted or rejected by this run
-    (rows_read = rows_predicted + rows_rejected and none unaccounted), ``mismatch`` otherwise,
+    ``success`` when every posting of the interval is predicted or rejected by this run, or was
+    by another run of its model version (rows_read = rows_predicted + rows_rejected + rows_skipped
+    and none unaccounted), ``mismatch`` otherwise,
     ``failed`` when ``error`` is given (unless the run already finished: its outcome is kept).
     Stale Parquet parts of the run are removed on success.
     """
@@ -351,7 +376,8 @@ def finish_run(
     if error and run["status"] in ("success", "mismatch"):
         log.error("run %s already finished as %s; keeping that outcome. Later error: %s", run_id, run["status"], error)
         return run
-    balanced = counts["rows_read"] == counts["rows_predicted"] + counts["rows_rejected"] and not counts["unaccounted"]
+    done = counts["rows_predicted"] + counts["rows_rejected"] + counts["rows_skipped"]
+    balanced = counts["rows_read"] == done and not counts["unaccounted"]
     if error:
         status, detail = "failed", error[:2000]
     elif balanced:
@@ -363,7 +389,7 @@ def finish_run(
         status = "mismatch"
         detail = (
             f"read {counts['rows_read']} != predicted {counts['rows_predicted']} + rejected {counts['rows_rejected']}"
-            f" ({counts['unaccounted']} postings neither)"
+            f" + skipped {counts['rows_skipped']} ({counts['unaccounted']} postings none of these)"
         )
     finished = utc_now()
     duration = round((finished - to_utc(run["started_at"])).total_seconds(), 3)
@@ -436,6 +462,7 @@ def classify_interval(
         rows_read=run["rows_read"],
         rows_predicted=run["rows_predicted"],
         rows_rejected=run["rows_rejected"],
+        rows_skipped=run["rows_skipped"],
         status=run["status"],
         detail=run["detail"],
         duration_s=run["duration_s"],

@@ -155,7 +155,7 @@ def predict_chunk(engine, model: dict, chunk: dict, start: datetime, end: dateti
     )
     return {
         k: result[k]
-        for k in ("chunk", "rows_read", "predicted", "rejected", "skipped", "seconds", "part")
+        for k in ("chunk", "rows_read", "predicted", "rejected", "already_coded", "skipped", "seconds", "part")
         if k in result
     }
 
@@ -175,6 +175,7 @@ def finish(engine, model: dict, start: datetime, end: datetime, results: list[di
         "rows_read": run["rows_read"],
         "predicted": run["rows_predicted"],
         "rejected": run["rows_rejected"],
+        "already_coded": run["rows_skipped"],
         "status": run["status"],
     }
     log.info("Run summary: %s", json.dumps(summary))

@@ -120,10 +120,16 @@ def _labelled(path: str):
 
 
 def finetune_embeddings(params: dict[str, Any], training_set: dict, workdir: Path) -> dict:
-    """Step 2: contrastive fine-tuning of the encoder; saves it under the run's workdir."""
+    """Step 2: contrastive fine-tuning of the encoder; saves it under the run's workdir. It keeps a
+    checkpoint there too (the workdir is the DAG run's), so a retry after a worker died resumes the
+    fine-tuning where it stopped instead of starting over."""
+    from dataclasses import replace
+
     from jobclass.training.finetune import finetune_to_dir
 
     config = train_config(params)
+    if config.checkpoint_dir is None:
+        config = replace(config, checkpoint_dir=str(workdir / "finetune-checkpoint"))
     labelled = _labelled(training_set["labels_train"])
     encoder_path, metrics = finetune_to_dir(config, workdir / "encoder", labelled=labelled)
     return {"encoder_path": str(encoder_path), "finetune": metrics}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobclass.evaluation.drift import drift_checks, score_histogram, shares
+from jobclass.evaluation.drift import SCORE_EDGES, drift_checks, score_bin_label, shares
 
 log = logging.getLogger("jobclass.airflow")
 
@@ -21,7 +21,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _major_group_rows(current: dict[str, int], baseline: dict[str, int]) -> list[dict[str, Any]]:
-    from jobclass.training.taxonomy import MAJOR_GROUP_NAMES
+    from jobclass.onet.taxonomy import MAJOR_GROUP_NAMES
 
     groups = sorted(set(current) | set(baseline))
     now, before = shares(current, groups), shares(baseline, groups)
@@ -37,6 +37,11 @@ def _major_group_rows(current: dict[str, int], baseline: dict[str, int]) -> list
     ]
 
 
+def _histogram(score_bins: list[int]) -> dict[str, int]:
+    """Counts per score bin (aggregated in SQL over :data:`SCORE_EDGES`), keyed by the bins' labels."""
+    return {score_bin_label(i, SCORE_EDGES): n for i, n in enumerate(score_bins)}
+
+
 def build_run_report(engine, run_id: str) -> dict[str, Any] | None:
     """The report of prediction run ``run_id`` (see the module's docstring), or None if there is no such run.
 
@@ -46,11 +51,11 @@ def build_run_report(engine, run_id: str) -> dict[str, Any] | None:
     ``name``, ``psi``, ``threshold``, ``drifted``)."""
     from jobclass.store.run_stats import run_statistics
 
-    stats = run_statistics(engine, run_id)
+    stats = run_statistics(engine, run_id, score_edges=SCORE_EDGES)
     if stats is None:
         return None
     current, baseline = stats["current"], stats["baseline"]
-    histogram = {"current": score_histogram(current["scores"]), "baseline": score_histogram(baseline["scores"])}
+    histogram = {"current": _histogram(current["score_bins"]), "baseline": _histogram(baseline["score_bins"])}
     checks = drift_checks(
         major_groups=current["major_groups"],
         baseline_major_groups=baseline["major_groups"],

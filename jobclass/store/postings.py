@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from jobclass.store.engine import INGEST_LOCK_KEY, TimeLike, database_now, format_ts, to_utc
+from jobclass.store.engine import INGEST_LOCK_KEY, SQLITE_BUSY_TIMEOUT_MS, TimeLike, database_now, format_ts, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ _INSERT_REJECT = sa.text(
 )
 _SHARED_INGEST_LOCK = sa.text("SELECT pg_advisory_xact_lock_shared(:key)")
 _EXCLUSIVE_INGEST_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+_TRY_EXCLUSIVE_INGEST_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(:key)")
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -52,6 +53,29 @@ def _lock_ingest(conn: Connection, *, exclusive: bool) -> None:
         conn.execute(_EXCLUSIVE_INGEST_LOCK if exclusive else _SHARED_INGEST_LOCK, {"key": INGEST_LOCK_KEY})
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _try_exclusive_ingest_lock(conn: Connection) -> bool:
+    """The first statement of a transaction: take the ingest lock exclusively if no batch holds it;
+    False (and no lock) when one does. SQLite: ``BEGIN IMMEDIATE`` without its busy timeout."""
+    if conn.dialect.name == "postgresql":
+        return bool(conn.execute(_TRY_EXCLUSIVE_INGEST_LOCK, {"key": INGEST_LOCK_KEY}).scalar_one())
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except sa.exc.OperationalError:  # "database is locked": a batch is being written
+        return False
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    return True
+
+
+def waiting_for_loads() -> None:
+    """Called when planning finds postings batches in flight, just before it waits for them to commit.
+
+    Does nothing: a seam, so that a test holding a batch open can let it commit at exactly this point
+    (the plan is past its last chance to read without that batch), without sleeping.
+    """
 
 
 def insert_postings_batch(
@@ -102,16 +126,20 @@ def settle_ingest(engine: Engine, cutoff: TimeLike) -> None:
     """Return once no postings batch stamped before ``cutoff`` can still commit: call before
     reading an interval that ends at ``cutoff``.
 
-    Taking the ingest lock exclusively waits for the batches in flight (they commit holding it);
-    every later batch is stamped at or after the database clock's time now. While that clock
-    has not reached ``cutoff`` (clock skew, an interval ending in a few seconds) this waits, up
-    to MAX_CUTOFF_WAIT_S; an interval that ends later than that is still open, and postings
-    ingested into it after this call are read only when it is run again (a warning says so).
+    Taking the ingest lock exclusively waits for the batches in flight (they commit holding it; the
+    log says when it has to wait, and :func:`waiting_for_loads` is called); every later batch is
+    stamped at or after the database clock's time now. While that clock has not reached ``cutoff``
+    (clock skew, an interval ending in a few seconds) this waits, up to MAX_CUTOFF_WAIT_S; an
+    interval that ends later than that is still open, and postings ingested into it after this call
+    are read only when it is run again (a warning says so).
     """
     end = to_utc(cutoff)
     while True:
         with engine.begin() as conn:
-            _lock_ingest(conn, exclusive=True)
+            if not _try_exclusive_ingest_lock(conn):
+                log.info("planning waits for the ingest lock: postings batches in flight commit first")
+                waiting_for_loads()
+                _lock_ingest(conn, exclusive=True)
             now = database_now(conn)
         ahead = (end - now).total_seconds()
         if ahead <= 0:

@@ -13,8 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from jobclass.memory.apply import MEMORY_COLUMNS
-from jobclass.model.classifier import PREDICTION_COLUMNS
+from jobclass.columns import MEMORY_COLUMNS, PREDICTION_COLUMNS
 from jobclass.store.engine import WRITE_LOCK_KEY
 
 # Set by the pipeline, not the model: the input was cut at the length limit (jobclass.pipeline.validation).

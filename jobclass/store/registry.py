@@ -1,7 +1,9 @@
 """The model registry over ``model_versions``: one champion, challengers, retired and rejected models.
 
 Promotion verifies the bundle on disk first, then swaps champions in one transaction; a partial
-unique index in the schema guarantees there is never more than one champion.
+unique index in the schema guarantees there is never more than one champion. The gate promotes by
+compare-and-swap (:func:`promote_replacing`): only while the champion is still the one it compared
+against, so a promotion made meanwhile (by hand) is never overwritten without comparison.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ STATUSES = ("champion", "challenger", "retired", "rejected")
 
 class UnknownModelError(ValueError):
     """No model with that version is registered."""
+
+
+class ChampionChangedError(RuntimeError):
+    """A compare-and-swap promotion found another champion than the one it expected; nothing changed."""
+
+    def __init__(self, version: str, expected: str | None, found: str | None) -> None:
+        super().__init__(
+            f"{version} was not promoted: the champion is {found or 'none'}, not {expected or 'none'} as expected."
+        )
+        self.version, self.expected, self.found = version, expected, found
 
 
 @dataclass(frozen=True)
@@ -164,13 +176,20 @@ def verify_model_bundle(path: str | Path) -> None:
     verify_bundle(path)
 
 
-def promote(engine: Engine, version: str, reason: str) -> ModelVersion:
-    """Make ``version`` the champion: its bundle must verify; in ONE transaction the current
-    champion is retired and this one promoted (with ``promoted_at`` and ``reason``)."""
+def _verified(engine: Engine, version: str) -> ModelVersion:
+    """The registered model ``version``, its bundle verified (BundleError: corrupt or incomplete)."""
     model = get_model(engine, version)
     if model is None:
         raise UnknownModelError(f"no model version {version!r} is registered; register it before promoting.")
-    verify_model_bundle(model.path)  # raises BundleError: refuse a corrupt or incomplete bundle
+    verify_model_bundle(model.path)
+    return model
+
+
+def promote(engine: Engine, version: str, reason: str) -> ModelVersion:
+    """Make ``version`` the champion, whichever model is champion now (a manual promotion): its
+    bundle must verify; in ONE transaction the current champion is retired and this one promoted
+    (with ``promoted_at`` and ``reason``). The gate uses :func:`promote_replacing` instead."""
+    _verified(engine, version)
     now = format_ts(utc_now())
     with engine.begin() as conn:
         current = _require(conn, version)
@@ -192,6 +211,53 @@ def promote(engine: Engine, version: str, reason: str) -> ModelVersion:
         )
         promoted = _require(conn, version)
     log.info("model %s promoted to champion: %s", version, reason)
+    return promoted
+
+
+_RETIRE_EXPECTED = sa.text(
+    "UPDATE model_versions SET status = 'retired', reason = :why "
+    "WHERE status = 'champion' AND version = :expected AND version <> :version"
+)
+_PROMOTE_IF_NO_CHAMPION = sa.text(
+    "UPDATE model_versions SET status = 'champion', promoted_at = :now, reason = :reason "
+    "WHERE version = :version AND NOT EXISTS (SELECT 1 FROM model_versions WHERE status = 'champion')"
+)
+
+
+def _swap(conn: Connection, version: str, expected: str | None, reason: str) -> bool:
+    """The compare-and-swap's writes: retire ``expected`` if it is still the champion, then promote
+    ``version`` if no champion is left. False when the champion was not ``expected`` (roll back then)."""
+    if expected is not None:
+        why = f"replaced by {version}: {reason}"
+        if conn.execute(_RETIRE_EXPECTED, {"version": version, "expected": expected, "why": why}).rowcount != 1:
+            return False
+    params = {"version": version, "now": format_ts(utc_now()), "reason": reason}
+    return conn.execute(_PROMOTE_IF_NO_CHAMPION, params).rowcount == 1
+
+
+def promote_replacing(engine: Engine, version: str, reason: str, *, expected: str | None) -> ModelVersion:
+    """Make ``version`` the champion only while the champion is ``expected`` (None: while there is no
+    champion): a compare-and-swap, the comparison inside the UPDATEs of ONE transaction. The bundle
+    must verify, as for :func:`promote`.
+
+    Raises :class:`ChampionChangedError` (``found``: the champion now), having changed nothing, when
+    the champion is another model: one promoted since ``expected`` was read, or one whose promotion
+    commits first (PostgreSQL: the champion's row lock and the one-champion index order the two).
+    """
+    _verified(engine, version)
+    with engine.connect() as conn:
+        transaction = conn.begin()  # the writes come first: no read snapshot older than the swap
+        try:
+            swapped = _swap(conn, version, expected, reason)
+        except sa.exc.IntegrityError:  # the one-champion index: a concurrent promotion committed first
+            swapped = False
+        if not swapped:
+            transaction.rollback()
+            found = conn.execute(sa.text("SELECT version FROM model_versions WHERE status = 'champion'")).scalar()
+            raise ChampionChangedError(version, expected, found)
+        promoted = _require(conn, version)
+        transaction.commit()
+    log.info("model %s promoted to champion, replacing %s: %s", version, expected or "no champion", reason)
     return promoted
 
 

@@ -19,7 +19,7 @@ _UPSERT_RUN = sa.text(
     "'running', :started_at) "
     "ON CONFLICT (run_id) DO UPDATE SET chunks = excluded.chunks, status = 'running', "
     "started_at = excluded.started_at, finished_at = NULL, duration_s = NULL, "
-    "rows_read = NULL, rows_predicted = NULL, rows_rejected = NULL, detail = NULL"
+    "rows_read = NULL, rows_predicted = NULL, rows_rejected = NULL, rows_skipped = NULL, detail = NULL"
 )
 _INSERT_UNSTARTED_RUN = sa.text(
     "INSERT INTO prediction_runs (run_id, interval_start, interval_end, model_version, partition_date, chunks, "
@@ -29,7 +29,7 @@ _INSERT_UNSTARTED_RUN = sa.text(
 _GET_RUN = sa.text("SELECT * FROM prediction_runs WHERE run_id = :run_id")
 _RECORD_OUTCOME = sa.text(
     "UPDATE prediction_runs SET rows_read = :rows_read, rows_predicted = :rows_predicted, "
-    "rows_rejected = :rows_rejected, status = :status, detail = :detail, "
+    "rows_rejected = :rows_rejected, rows_skipped = :rows_skipped, status = :status, detail = :detail, "
     "finished_at = :finished_at, duration_s = :duration_s WHERE run_id = :run_id"
 )
 _LAST_SUCCESS_END = sa.text(
@@ -57,22 +57,41 @@ def record_run_if_missing(engine: Engine, run: dict[str, Any]) -> None:
         conn.execute(_INSERT_UNSTARTED_RUN, run)
 
 
+#: A posting another run of the same model version already coded (predicted or rejected): a manual
+#: run whose interval overlaps a scheduled one. ``p`` is the posting, ``:run_id`` this run.
+_CODED_ELSEWHERE = (
+    "(EXISTS (SELECT 1 FROM predictions o WHERE o.posting_id = p.id AND o.rank = 1"
+    " AND o.model_version = :model_version AND o.run_id <> :run_id)"
+    " OR EXISTS (SELECT 1 FROM rejected_postings oj JOIN prediction_runs orun ON orun.run_id = oj.run_id"
+    " WHERE oj.posting_id = p.id AND orun.model_version = :model_version AND oj.run_id <> :run_id))"
+)
+_CODED_HERE = (
+    "(EXISTS (SELECT 1 FROM predictions r WHERE r.run_id = :run_id AND r.rank = 1 AND r.posting_id = p.id)"
+    " OR EXISTS (SELECT 1 FROM rejected_postings j WHERE j.run_id = :run_id AND j.posting_id = p.id))"
+)
+
+
 def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
-    params = {"run_id": run["run_id"], "start": run["interval_start"], "end": run["interval_end"]}
+    params = {
+        "run_id": run["run_id"],
+        "start": run["interval_start"],
+        "end": run["interval_end"],
+        "model_version": run["model_version"],
+    }
     in_interval = "FROM job_postings p WHERE p.ingested_at >= :start AND p.ingested_at < :end"
     query = sa.text(
         f"SELECT (SELECT COUNT(*) {in_interval}), "
         "(SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1), "
         "(SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id), "
-        f"(SELECT COUNT(*) {in_interval} "
-        " AND NOT EXISTS (SELECT 1 FROM predictions r WHERE r.run_id = :run_id AND r.rank = 1 AND r.posting_id = p.id)"
-        " AND NOT EXISTS (SELECT 1 FROM rejected_postings j WHERE j.run_id = :run_id AND j.posting_id = p.id))"
+        f"(SELECT COUNT(*) {in_interval} AND NOT {_CODED_HERE} AND {_CODED_ELSEWHERE}), "
+        f"(SELECT COUNT(*) {in_interval} AND NOT {_CODED_HERE} AND NOT {_CODED_ELSEWHERE})"
     )
-    read, predicted, rejected, unaccounted = conn.execute(query, params).one()
+    read, predicted, rejected, skipped, unaccounted = conn.execute(query, params).one()
     return {
         "rows_read": int(read),
         "rows_predicted": int(predicted),
         "rows_rejected": int(rejected),
+        "rows_skipped": int(skipped),
         "unaccounted": int(unaccounted),
     }
 
@@ -80,7 +99,8 @@ def _reconcile(conn: sa.Connection, run: dict[str, Any]) -> dict[str, int]:
 def run_with_counts(engine: Engine, run_id: str) -> tuple[dict[str, Any] | None, dict[str, int] | None]:
     """The run's row and its counts from the database itself: postings of its interval
     (``rows_read``), postings it predicted (``rows_predicted``) and rejected (``rows_rejected``),
-    and postings of the interval it did neither (``unaccounted``). ``(None, None)`` if no such run."""
+    postings another run of its model version had coded (``rows_skipped``), and postings of the
+    interval none of these (``unaccounted``). ``(None, None)`` if no such run."""
     with engine.connect() as conn:
         row = conn.execute(_GET_RUN, {"run_id": run_id}).mappings().first()
         return (dict(row), _reconcile(conn, dict(row))) if row is not None else (None, None)
@@ -92,6 +112,7 @@ def record_run_outcome(engine: Engine, run_id: str, counts: dict[str, int], outc
         "rows_read": counts["rows_read"],
         "rows_predicted": counts["rows_predicted"],
         "rows_rejected": counts["rows_rejected"],
+        "rows_skipped": counts.get("rows_skipped", 0),
         "status": outcome["status"],
         "detail": outcome["detail"],
         "finished_at": outcome["finished_at"],
@@ -115,23 +136,47 @@ def _range_filter(chunk: dict[str, Any], column: str = "posting_id") -> tuple[st
 
 
 def chunk_counts(engine: Engine, start: TimeLike, end: TimeLike, run_id: str, chunk: dict[str, Any]) -> dict[str, int]:
-    """Postings in the chunk's id range of the interval now (``rows_read``), and this run's
-    predicted and rejected postings in that range."""
+    """Postings in the chunk's id range of the interval now (``rows_read``), this run's predicted
+    and rejected postings in that range, and those another run of its model version had coded
+    (``already_coded``)."""
     where, params = _range_filter(chunk)
     id_where, _ = _range_filter(chunk, "id")
-    params = {**params, "run_id": run_id, "start": format_ts(start), "end": format_ts(end)}
+    model_version = run_id.rsplit("/", 1)[-1]
+    params = {**params, "run_id": run_id, "start": format_ts(start), "end": format_ts(end), "model_version": model_version}
+    in_chunk = f"FROM job_postings p WHERE p.ingested_at >= :start AND p.ingested_at < :end{id_where}"
     with engine.connect() as conn:
-        read = conn.execute(
-            sa.text(f"SELECT COUNT(*) FROM job_postings WHERE ingested_at >= :start AND ingested_at < :end{id_where}"),
-            params,
-        ).scalar_one()
+        read = conn.execute(sa.text(f"SELECT COUNT(*) {in_chunk}"), params).scalar_one()
         predicted = conn.execute(
             sa.text(f"SELECT COUNT(*) FROM predictions WHERE run_id = :run_id AND rank = 1{where}"), params
         ).scalar_one()
         rejected = conn.execute(
             sa.text(f"SELECT COUNT(*) FROM rejected_postings WHERE run_id = :run_id{where}"), params
         ).scalar_one()
-    return {"rows_read": int(read), "predicted": int(predicted), "rejected": int(rejected)}
+        skipped = conn.execute(
+            sa.text(f"SELECT COUNT(*) {in_chunk} AND NOT {_CODED_HERE} AND {_CODED_ELSEWHERE}"), params
+        ).scalar_one()
+    return {"rows_read": int(read), "predicted": int(predicted), "rejected": int(rejected), "already_coded": int(skipped)}
+
+
+def coded_by_other_runs(engine: Engine, run_id: str, model_version: str, posting_ids: list[str]) -> dict[str, str]:
+    """Of ``posting_ids``, those another run of ``model_version`` already predicted or rejected:
+    posting id -> that run's id. A posting is coded once per model version."""
+    found: dict[str, str] = {}
+    params = {"run_id": run_id, "model_version": model_version}
+    predicted = sa.text(
+        "SELECT posting_id, run_id FROM predictions WHERE rank = 1 AND model_version = :model_version "
+        "AND run_id <> :run_id AND posting_id IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    rejected = sa.text(
+        "SELECT j.posting_id, j.run_id FROM rejected_postings j JOIN prediction_runs r ON r.run_id = j.run_id "
+        "WHERE r.model_version = :model_version AND j.run_id <> :run_id AND j.posting_id IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    with engine.connect() as conn:
+        for i in range(0, len(posting_ids), 900):
+            ids = posting_ids[i : i + 900]
+            for statement in (predicted, rejected):
+                found.update({p: r for p, r in conn.execute(statement, {**params, "ids": ids})})
+    return found
 
 
 # -- what the runs say ------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Training: the taxonomy, the corpus and title sources, encoder fine-tuning, head fitting, calibration, recipes."""
+"""Training: title sources, encoder fine-tuning, head fitting, calibration, recipes (the O*NET taxonomy and corpus are :mod:`jobclass.onet`)."""

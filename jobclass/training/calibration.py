@@ -25,7 +25,7 @@ from jobclass.evaluation.benchmark import Benchmark
 from jobclass.evaluation.scoring import benchmark_labels, classifier_scores, lenient_hits
 from jobclass.evaluation.sets import load_benchmark
 from jobclass.model.classifier import JobClassifier
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.onet.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 

@@ -68,6 +68,10 @@ class TrainConfig:
     benchmark_limit: int | None = None  # evaluate on a fixed subsample (tests)
     seed: int = 0
     show_progress: bool = True
+    # Keep a checkpoint of the fine-tuning every checkpoint_every steps here; a run of the same
+    # config on the same data resumes from it (jobclass.training.checkpoints). None: no checkpoint.
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 200
     name: str = "default"  # the recipe's name; part of the model version
     # The pretrained encoder to start from (jobclass.model.base_encoders): MiniLM, or the opt-in mpnet.
     base_encoder: str = MINILM

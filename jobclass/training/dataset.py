@@ -13,9 +13,9 @@ import pandas as pd
 from jobclass.evaluation.sets import excluded_titles
 from jobclass.hashing import bucket
 from jobclass.model.encoder import encode
+from jobclass.onet.corpus import add_extra_titles, build_corpus
+from jobclass.onet.taxonomy import Taxonomy
 from jobclass.training.config import TrainConfig
-from jobclass.training.corpus import add_extra_titles, build_corpus
-from jobclass.training.taxonomy import Taxonomy
 from jobclass.training.title_sources import benchmark_title_keys, labelled_titles
 
 if TYPE_CHECKING:

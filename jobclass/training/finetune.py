@@ -19,12 +19,12 @@ import pandas as pd
 from jobclass.model.base_encoders import base_encoder_dir
 from jobclass.model.cleaning import clean_title
 from jobclass.model.encoder import encode, load_encoder
+from jobclass.onet.corpus import contrastive_pairs
+from jobclass.onet.taxonomy import Taxonomy, load_taxonomy
 from jobclass.training.config import TrainConfig
-from jobclass.training.corpus import contrastive_pairs
 from jobclass.training.dataset import training_corpus
 from jobclass.training.objectives import FinetuneSettings, ProxySettings, fit_mnrl, fit_proxy_softmax
 from jobclass.training.recipes import OBJECTIVES
-from jobclass.training.taxonomy import Taxonomy, load_taxonomy
 from jobclass.training.title_sources import benchmark_title_keys, fine_tuning_pairs
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def objective_settings(config: TrainConfig, kind: type[Settings]) -> Settings:
         epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         max_steps=config.max_steps, max_seq_length=config.finetune_max_seq_length,
         seed=config.seed, show_progress=config.show_progress,
+        checkpoint_dir=config.checkpoint_dir, checkpoint_every=config.checkpoint_every,
     )
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +41,10 @@ class FinetuneSettings:
     max_seq_length: int = 48
     seed: int = 0
     show_progress: bool = True
+    # Where the proxy fit keeps a checkpoint every ``checkpoint_every`` steps (None: none), so that
+    # a killed run resumes there (jobclass.training.checkpoints).
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 200
 
 
 def fit_mnrl(
@@ -146,6 +152,7 @@ def fit_proxy_softmax(
     labels: np.ndarray,
     init_proxies: np.ndarray,
     settings: ProxySettings,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """Fine-tune ``model`` in place so each text's embedding is nearest its occupation's proxy.
 
@@ -183,15 +190,31 @@ def fit_proxy_softmax(
     tokens = model.tokenizer(texts, truncation=True, max_length=settings.max_seq_length)["input_ids"]
     lengths = np.array([len(ids) for ids in tokens])
     model.train()
+    batches: list[np.ndarray] = []
+    losses: list[float] = []
+    first = 0
+    checkpoint = None
+    if settings.checkpoint_dir:
+        from jobclass.training.checkpoints import FitCheckpoint, fit_fingerprint
+
+        checkpoint = FitCheckpoint(Path(settings.checkpoint_dir), fit_fingerprint(settings, texts, labels, init_proxies))
+        saved = checkpoint.load()
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            with torch.no_grad():
+                proxies.copy_(saved["proxies"].to(device))
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            rng.bit_generator.state = saved["rng"]
+            torch.set_rng_state(saved["torch_rng"])
+            batches, losses, first = list(saved["batches"]), list(saved["losses"]), int(saved["step"])
     progress = None
     if settings.show_progress:
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=total, desc="fine-tune (proxy softmax)")
-    batches: list[np.ndarray] = []
-    losses: list[float] = []
+        progress = tqdm(total=total, initial=first, desc="fine-tune (proxy softmax)")
     started = time.perf_counter()
-    for step in range(total):
+    for step in range(first, total):
         if not batches:
             batches = length_grouped_batches(lengths, settings.batch_size, settings.length_group, rng)
         batch = batches.pop()
@@ -214,10 +237,24 @@ def fit_proxy_softmax(
         if (step + 1) % max(1, total // 20) == 0 or step + 1 == total:
             log.info(
                 "fine-tune step %d/%d: loss %.3f (mean of the last %d), %.2f s/step",
-                step + 1, total, np.mean(losses[-50:]), min(50, len(losses)), (time.perf_counter() - started) / (step + 1),
+                step + 1, total, np.mean(losses[-50:]), min(50, len(losses)),
+                (time.perf_counter() - started) / (step + 1 - first),
             )
+        if checkpoint is not None and (step + 1) % max(1, settings.checkpoint_every) == 0 and step + 1 < total:
+            checkpoint.save(
+                step + 1,
+                {
+                    "model": model.state_dict(), "proxies": proxies.detach().cpu(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "batches": batches, "losses": losses,
+                },
+            )
+        if on_step is not None:
+            on_step(step + 1)
     if progress is not None:
         progress.close()
+    if checkpoint is not None:
+        checkpoint.clear()
     model.max_seq_length = previous_length
     model.eval()
     metrics = {"train_loss": float(np.mean(losses[-50:])), "train_steps": float(total)}

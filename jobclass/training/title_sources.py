@@ -15,7 +15,8 @@ in its NOTICE.md, row counts in its README.md) holds:
 Each source is a training signal to keep only if it helps on held-out real postings (see
 ``benchmarks/ablation_signals.py``). Every title equal to a benchmark title, as written or as a
 classifier cleans it (see :func:`title_keys`), is removed when a source is loaded, whatever the
-vendored file holds.
+vendored file holds; so is every title of the commercial-titles benchmark, a held-out slice of
+``dol_h2`` (see :mod:`jobclass.evaluation.commercial_titles`), from every source.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from functools import lru_cache
 
 import pandas as pd
 
+from jobclass.evaluation.commercial_titles import commercial_titles_list
 from jobclass.evaluation.sets import excluded_titles, load_benchmark
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import clean_body, clean_title, normalize_title
+from jobclass.onet.taxonomy import Taxonomy
 from jobclass.paths import DEMO_POSTINGS, RESOURCES_DIR
-from jobclass.pipeline.ingest import read_postings_file
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.postings.files import read_postings_file
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,13 @@ def benchmark_title_keys(taxonomy: Taxonomy) -> set[str]:
     return excluded_titles(taxonomy).union(*map(title_keys, titles))
 
 
+@lru_cache(maxsize=1)
+def held_out_title_keys() -> frozenset[str]:
+    """The keys (see :func:`title_keys`) of the commercial-titles benchmark's titles, a held-out slice
+    of ``dol_h2``: no source loads them (the slice's builder reads the vendored file as stored)."""
+    return frozenset().union(*map(title_keys, commercial_titles_list()))
+
+
 def drop_benchmark_titles(frame: pd.DataFrame, excluded: set[str], column: str = "title") -> pd.DataFrame:
     """``frame`` without the rows whose ``column`` is a benchmark title (:func:`is_benchmark_title`)."""
     keep = ~frame[column].map(lambda title: is_benchmark_title(title, excluded)).astype(bool)
@@ -162,8 +171,9 @@ def _read_vendored(name: str) -> pd.DataFrame:
 
 
 def read_source(name: str, excluded: set[str]) -> pd.DataFrame:
-    """A vendored source as stored, less the rows whose title is in ``excluded``."""
-    return drop_benchmark_titles(_read_vendored(name), excluded)
+    """A vendored source as stored, less the rows whose title is in ``excluded`` or is a
+    commercial-titles benchmark title (:func:`held_out_title_keys`, whatever ``excluded`` holds)."""
+    return drop_benchmark_titles(_read_vendored(name), set(excluded) | held_out_title_keys())
 
 
 def labelled_titles(names: Iterable[str], excluded: set[str], include_weak: bool = False) -> pd.DataFrame:

@@ -29,12 +29,12 @@ from jobclass.hashing import frame_hash
 from jobclass.model.classifier import JobClassifier, ModelSettings
 from jobclass.model.encoder import load_encoder
 from jobclass.model.heads import HybridScorer
+from jobclass.onet.taxonomy import Taxonomy, load_taxonomy
 from jobclass.training import calibration
 from jobclass.training.config import TrainConfig
 from jobclass.training.dataset import EncodedCorpus, encode_corpus, index_sources, training_corpus
 from jobclass.training.finetune import finetune
 from jobclass.training.fit_heads import Heads, correct_heads, fit_heads, fit_hybrid
-from jobclass.training.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

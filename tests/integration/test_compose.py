@@ -10,6 +10,11 @@ Deployment secrets (issue 16, item 7): no secret has a default, a missing one st
 its name and how to generate it, the API server listens on loopback unless JOBCLASS_BIND says
 otherwise, the dev logins are an explicit opt-in of docker/make_env.py, ``.env`` stays out of git
 and of the image, and the Dockerfile keeps no package index URL in the image.
+
+The jobclass database (issue 29): jobclass connects to it as a role of its own, never as the
+PostgreSQL superuser; the role is made by docker/postgres/jobclass-db.psql, which is also run against
+the local PostgreSQL (when it answers) in a throw-away database, to check that the role can run
+``jobclass db init`` and the nightly's writes and nothing a superuser could.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ SECRETS = {
     "AIRFLOW_API_SECRET_KEY": "AIRFLOW__API__SECRET_KEY",
     "AIRFLOW_FERNET_KEY": "AIRFLOW__CORE__FERNET_KEY",
     "POSTGRES_PASSWORD": "POSTGRES_PASSWORD",
+    "JOBCLASS_DB_PASSWORD": "JOBCLASS_DB_PASSWORD",
     "_AIRFLOW_WWW_USER_PASSWORD": "_AIRFLOW_WWW_USER_PASSWORD",
 }
 
@@ -169,6 +175,25 @@ def test_urls_point_at_the_services(compose):
     assert str(api.port) in published
 
 
+INIT_DIR = REPO / "docker" / "postgres"
+ROLE_SQL = INIT_DIR / "jobclass-db.psql"
+
+
+def _init_script_variables(compose: dict) -> dict[str, str]:
+    """The psql variables the postgres service's init script passes to jobclass-db.psql."""
+    services = compose["services"]
+    init_mounts = [v for v in services["postgres"]["volumes"] if ":/docker-entrypoint-initdb.d" in v]
+    assert init_mounts, "the postgres service does not mount init scripts"
+    init_dir = REPO / init_mounts[0].split(":")[0]
+    assert init_dir.resolve() == INIT_DIR.resolve()
+    scripts = sorted(p.name for p in init_dir.iterdir() if p.suffix in (".sh", ".sql", ".gz", ".xz", ".zst"))
+    assert scripts == ["init-jobclass-db.sh"], "the entrypoint runs *.sh and *.sql: only the wrapper may be one"
+    wrapper = (init_dir / "init-jobclass-db.sh").read_text(encoding="utf-8")
+    assert "-f /docker-entrypoint-initdb.d/jobclass-db.psql" in wrapper and "ON_ERROR_STOP=1" in wrapper
+    assert os.access(init_dir / "init-jobclass-db.sh", os.X_OK), "executed, not sourced, by the entrypoint"
+    return dict(re.findall(r"-v (\w+)=(\S+)", wrapper))
+
+
 def test_jobclass_connection_is_a_database_the_stack_creates(compose):
     from airflow.sdk import Connection  # the same parser Airflow uses for AIRFLOW_CONN_* URIs
 
@@ -177,17 +202,108 @@ def test_jobclass_connection_is_a_database_the_stack_creates(compose):
     conn = Connection.from_uri(uri, conn_id="jobclass_db")
     assert conn.conn_type == "postgres" and conn.host == "postgres"
     pg_env = {k: _interpolate(str(v)) for k, v in services["postgres"]["environment"].items()}
-    assert conn.login == pg_env["POSTGRES_USER"] and conn.password == pg_env["POSTGRES_PASSWORD"]
-    # The postgres service runs the init scripts that create that database.
-    init_mounts = [v for v in services["postgres"]["volumes"] if ":/docker-entrypoint-initdb.d" in v]
-    assert init_mounts, "the postgres service does not mount init scripts"
-    init_dir = REPO / init_mounts[0].split(":")[0]
-    sql = " ".join(p.read_text() for p in init_dir.glob("*.sql"))
-    assert re.search(rf"CREATE DATABASE\s+{re.escape(conn.schema)}\b", sql, re.IGNORECASE)
-    # The CLI in airflow-init writes to the same database as the Connection.
+    # A role of its own, with a password of its own: not the superuser the image creates.
+    assert conn.login != pg_env["POSTGRES_USER"] and conn.password != pg_env["POSTGRES_PASSWORD"]
+    assert conn.password == pg_env["JOBCLASS_DB_PASSWORD"] == SAMPLE_ENV["JOBCLASS_DB_PASSWORD"]
+    # The postgres service's init script creates that role and that database.
+    variables = _init_script_variables(compose)
+    assert (variables["jobclass_role"], variables["jobclass_db"]) == (conn.login, conn.schema)
+    assert variables["jobclass_password"] == '"$JOBCLASS_DB_PASSWORD"'
+    sql = ROLE_SQL.read_text(encoding="utf-8")
+    assert "CREATE ROLE" in sql and "CREATE DATABASE" in sql
+    granted = re.search(r"ALTER ROLE :\"jobclass_role\" WITH ([^;]*);", sql)
+    assert granted and {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE"} <= set(granted.group(1).split())
+    # The CLI in airflow-init writes to the same database as the Connection, as the same role.
     init_env = {k: _interpolate(v) for k, v in _env(services["airflow-init"]).items()}
     cli = urlsplit(init_env["JOBCLASS_DATABASE_URL"])
-    assert (cli.hostname, cli.path.strip("/"), cli.username) == (conn.host, conn.schema, conn.login)
+    assert (cli.hostname, cli.path.strip("/"), cli.username, cli.password) == (
+        conn.host, conn.schema, conn.login, conn.password
+    )
+
+
+def test_nothing_connects_to_the_jobclass_database_as_the_superuser(compose):
+    services = _interpolate_all(compose)["services"]
+    superuser = services["postgres"]["environment"]["POSTGRES_USER"]
+    jobclass_urls = 0
+    for name, service in services.items():
+        for key, value in _env(service).items():
+            if value.startswith(("postgresql://", "postgresql+", "postgres://", "db+postgresql://")):
+                url = urlsplit(value.removeprefix("db+"))
+                if url.path.strip("/") == "jobclass":
+                    jobclass_urls += 1
+                    assert url.username != superuser, f"{name} {key} connects to jobclass as the superuser"
+                else:
+                    assert url.path.strip("/") == services["postgres"]["environment"]["POSTGRES_DB"], (name, key)
+    assert jobclass_urls >= len(AIRFLOW_SERVICES) + 2  # the Connection in every Airflow service, the CLI in init
+
+
+def _psql(*args: str, url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "-q", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.postgres
+def test_the_role_can_init_the_schema_and_write_a_nightly_but_nothing_more(compose, tmp_path):
+    """jobclass-db.psql on the local PostgreSQL, with throw-away names (twice: it is re-runnable),
+    then as the role: ``jobclass db init``, a nightly's writes, and what it must not do."""
+    import uuid
+
+    import sqlalchemy as sa
+    from conftest import POSTGRES_ADMIN_URL, POSTGRES_UP
+
+    if not POSTGRES_UP or shutil.which("psql") is None:
+        pytest.skip("needs the local PostgreSQL and psql")
+    admin_url = sa.make_url(POSTGRES_ADMIN_URL)
+    server = f"postgresql://{admin_url.username}@{admin_url.host}:{admin_url.port or 5432}"
+    suffix = uuid.uuid4().hex[:10]
+    role, database, metadata = f"jc_role_{suffix}", f"jc_db_{suffix}", f"jc_meta_{suffix}"
+    assert _psql("-c", f'CREATE DATABASE "{metadata}"', url=f"{server}/postgres").returncode == 0
+    variables = {"jobclass_role": role, "jobclass_db": database, "jobclass_password": "pw-" + suffix,
+                 "metadata_db": metadata}
+    try:
+        for _ in range(2):
+            args = [a for k, v in variables.items() for a in ("-v", f"{k}={v}")]
+            ran = _psql(*args, "-f", str(ROLE_SQL), url=f"{server}/postgres")
+            assert ran.returncode == 0, ran.stderr
+        as_role = f"postgresql+psycopg://{role}:pw-{suffix}@{admin_url.host}:{admin_url.port or 5432}/{database}"
+        env = {**os.environ, "JOBCLASS_DATABASE_URL": as_role, "JOBCLASS_HOME": str(tmp_path)}
+        init = subprocess.run([sys.executable, "-m", "jobclass", "db", "init"], env=env, capture_output=True,
+                              text=True, check=False, timeout=300)
+        assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-2000:]
+
+        from run_report_fixtures import night_run
+
+        from jobclass.store.engine import make_engine
+        from jobclass.store.registry import list_models, register_model
+        from jobclass.store.run_stats import get_run
+
+        engine = make_engine(as_role)
+        try:
+            register_model(engine, "m1", str(tmp_path), {}, None)  # the retrain's write (promote checks a bundle)
+            run_id = night_run(engine, 0, [("a", "15-1252.00", 0.9, False)], rejects=[("b", "empty_text")])
+            night_run(engine, 0, [("a", "15-1252.00", 0.8, True)], rejects=[("b", "empty_text")])  # a re-run
+            assert [m.version for m in list_models(engine)] == ["m1"] and get_run(engine, run_id)["status"] == "success"
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT COUNT(*) FROM predictions")).scalar() == 2  # replaced
+                assert conn.execute(sa.text("SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles "
+                                            "WHERE rolname = current_user")).scalar() is False
+                owners = conn.execute(sa.text("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"))
+                assert set(owners.scalars()) == {role}
+            for statement in (f'CREATE DATABASE "{database}_x"', f'CREATE ROLE "{role}_x"', "CREATE SCHEMA other"):
+                with engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text(statement))
+        finally:
+            engine.dispose()
+        other = sa.create_engine(as_role.rsplit("/", 1)[0] + f"/{metadata}")
+        with pytest.raises(sa.exc.OperationalError, match="permission denied"):  # Airflow's database is Airflow's
+            other.connect().close()
+        other.dispose()
+    finally:
+        drop = [f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'DROP DATABASE IF EXISTS "{metadata}" WITH (FORCE)',
+                f'DROP ROLE IF EXISTS "{role}"']
+        for statement in drop:
+            _psql("-c", statement, url=f"{server}/postgres")
 
 
 def test_mounted_paths_exist_and_volumes_are_declared(compose):
@@ -252,7 +368,7 @@ def test_compose_stops_without_each_secret_and_names_it(compose):
 
 def test_secrets_reach_the_services_verbatim(compose):
     """Each secret key holds exactly its variable (no literal prefix), the same on every service,
-    and every database URL carries POSTGRES_PASSWORD, never a literal password."""
+    and every database URL carries POSTGRES_PASSWORD or JOBCLASS_DB_PASSWORD, never a literal password."""
     services = _interpolate_all(compose)["services"]
     seen = {name: 0 for name in SECRETS}
     for service_name, service in services.items():
@@ -263,7 +379,8 @@ def test_secrets_reach_the_services_verbatim(compose):
                     seen[name] += 1
             if "://" in value and key != "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
                 password = urlsplit(value.removeprefix("db+")).password
-                assert password in (SAMPLE_ENV["POSTGRES_PASSWORD"], ""), f"{service_name} {key}: a literal password"
+                passwords = (SAMPLE_ENV["POSTGRES_PASSWORD"], SAMPLE_ENV["JOBCLASS_DB_PASSWORD"], "")
+                assert password in passwords, f"{service_name} {key}: a literal password"
     assert all(seen.values()), f"secrets no service receives: {seen}"
     airflow = [name for name in services if name.startswith("airflow-")]
     assert all(

@@ -145,7 +145,8 @@ def _load_demo_postings(engine, n: int = 40) -> None:
     from itertools import islice
 
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import load_records, read_postings_file
+    from jobclass.pipeline.ingest import load_records
+    from jobclass.postings.files import read_postings_file
 
     records = list(islice(read_postings_file(DEMO_POSTINGS), n + 6))
     load_records(engine, records[:n], source="usajobs", ingested_at=INTERVAL_START + timedelta(hours=3))
@@ -261,7 +262,7 @@ def test_nightly_end_to_end_and_idempotent(nightly, jobclass_env, tiny_bundle_pa
     summary = _xcom(run, "finish_run")
     assert summary["rows_read"] == 42 and summary["chunks_skipped"] == 0
     chunk = _xcom(run, "classify_chunk", 0)
-    assert set(chunk) <= {"chunk", "rows_read", "predicted", "rejected", "skipped", "seconds", "part"}
+    assert set(chunk) <= {"chunk", "rows_read", "predicted", "rejected", "already_coded", "skipped", "seconds", "part"}
 
     # Same interval again: nothing changes, and every chunk is skipped (its output exists).
     again = dag.test(logical_date=LOGICAL_DATE, run_conf={"chunk_size": 15, "top_k": 3})

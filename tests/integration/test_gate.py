@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from test_dags import (  # the retrain DAG's fixtures and helpers (test_dags configures Airflow first)
     ONE_DB,
     TINY_RETRAIN,
@@ -224,7 +226,25 @@ def test_the_primary_gate_set_does_not_change_when_labels_are_added(engine, tiny
     held_out = with_labels["benchmarks"][orch.HELD_OUT_NAME]
     assert held_out["rows"] == 40 and held_out["role"] == "no-regression gate"
     assert orch.HELD_OUT_NAME not in without["benchmarks"]
-    assert with_labels["scores"][orch.HELD_OUT_NAME]["challenger"]["acc@1"] >= 0.0
+    assert orch.HELD_OUT_NAME not in without["scores"]
+
+    # The held-out labels are scored: the challenger's acc@1 and acc@5 on exactly these 40 rows, as
+    # its own predictions give them one by one; no champion is registered, so it has no score.
+    from jobclass.model.bundle import load_bundle
+
+    classifier = load_bundle(tiny_bundle_path, device="cpu")
+    ranked = [[p.code for p in classifier.predict(t, b, top_k=5)] for t, b in zip(labels["title"], labels["body"])]
+    expected = {
+        "acc@1": sum(codes[0] == code for codes, code in zip(ranked, labels["onet_code"])) / 40,
+        "acc@5": sum(code in codes for codes, code in zip(ranked, labels["onet_code"])) / 40,
+    }
+    assert expected["acc@5"] > 0  # the labels are occupation titles: the tiny model finds some of them
+    scored = with_labels["scores"][orch.HELD_OUT_NAME]
+    assert scored["champion"] is None
+    assert {k: scored["challenger"][k] for k in expected} == pytest.approx(expected, abs=1e-9)
+    metrics = with_labels["details"]["challenger"]["metrics"][orch.HELD_OUT_NAME]
+    assert (metrics["benchmark"], metrics["benchmark_hash"]) == (orch.HELD_OUT_NAME, held_out["hash"])
+    assert metrics["acc@1"] == pytest.approx(expected["acc@1"], abs=1e-9)
 
 
 def _evaluation(primary: tuple[float, float], labels: tuple[float, float] | None, rows: int) -> dict:
@@ -278,6 +298,88 @@ def test_recording_a_decision_never_demotes_the_champion(engine, monkeypatch, tm
     with pytest.raises(ValueError, match="is the champion"):
         registry.record_decision(engine, "v1", "rejected", "a stray keep_champion")
     assert registry.get_champion(engine).version == "v1"
+
+
+# =========================================================================== the promotion is a compare-and-swap
+
+DECIDED = {"promote": True, "reason": "challenger acc@1=0.6000 beats champion old-champion acc@1=0.5000"}
+
+
+def _promote_by_hand_before_the_gate_writes(engine, version: str) -> list[str]:
+    """Hook the engine: just before the gate's first write to ``model_versions`` (its swap), on the
+    gate's own thread, ``version`` is promoted by hand through the registry and committed. Returns the
+    list of the versions the hook promoted (once, at most)."""
+    from jobclass.store import registry
+
+    gate_thread, done = threading.get_ident(), []
+
+    def promote_by_hand(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().startswith("UPDATE model_versions") and threading.get_ident() == gate_thread and not done:
+            done.append(version)  # first: the manual promotion's own UPDATEs pass through this hook too
+            registry.promote(engine, version, "promoted by hand")
+
+    sa.event.listen(engine, "before_cursor_execute", promote_by_hand)
+    return done
+
+
+def test_a_manual_promotion_between_the_gate_s_check_and_its_swap_is_never_overwritten(engine, tiny_bundle_path):
+    """The gate evaluated against old-champion; a person promotes "manual" after the gate's check and
+    before its swap. The swap compares and refuses: "manual" stays the champion, and the refusal is
+    the challenger's recorded decision (before: the gate retired "manual" without comparing)."""
+    from jobclass.pipeline import gate as orch
+    from jobclass.pipeline.errors import StaleComparisonError
+    from jobclass.store.registry import register_model
+
+    _champion(engine, tiny_bundle_path, "old-champion")
+    challenger = _challenger(engine, tiny_bundle_path)
+    register_model(engine, "manual", tiny_bundle_path, {}, None)
+    manual = _promote_by_hand_before_the_gate_writes(engine, "manual")
+
+    message = (
+        "the champion changed from old-champion to manual during this retrain; not promoting on a stale comparison"
+    )
+    with pytest.raises(StaleComparisonError, match=message):
+        orch.promote_challenger(engine, challenger, {"champion_version": "old-champion"}, DECIDED)
+
+    assert manual == ["manual"]  # the hook ran, once, between the gate's check and its swap
+    assert _models(engine) == {
+        "manual": ("champion", "promoted by hand"),
+        "old-champion": ("retired", "replaced by manual: promoted by hand"),
+        "new-challenger": (
+            "challenger",
+            f"weekly retrain: promotion refused: {message}. Re-run the retrain. (the gate: {DECIDED['reason']})",
+        ),
+    }
+
+
+def test_the_gate_swaps_the_champion_it_compared_against_and_a_retry_finds_it_done(engine, tiny_bundle_path):
+    from jobclass.pipeline import gate as orch
+
+    _champion(engine, tiny_bundle_path, "old-champion")
+    challenger = _challenger(engine, tiny_bundle_path)
+    evaluation = {"champion_version": "old-champion"}
+
+    assert orch.promote_challenger(engine, challenger, evaluation, DECIDED) == {
+        "status": "champion",
+        "version": "new-challenger",
+    }
+    expected = {
+        "old-champion": ("retired", f"replaced by new-challenger: weekly retrain: {DECIDED['reason']}"),
+        "new-challenger": ("champion", f"weekly retrain: {DECIDED['reason']}"),
+    }
+    assert _models(engine) == expected
+    # The task retried after its promotion committed: the champion is the challenger, nothing changes.
+    assert orch.promote_challenger(engine, challenger, evaluation, DECIDED) == {
+        "status": "champion",
+        "version": "new-challenger",
+    }
+    assert _models(engine) == expected
+
+
+def _models(engine) -> dict[str, tuple[str, str]]:
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT version, status, reason FROM model_versions"))
+        return {version: (status, reason) for version, status, reason in found}
 
 
 # =========================================================================== the DAG, end to end

@@ -33,7 +33,8 @@ def _load(engine, prefix: str, n: int, at: datetime) -> None:
     from itertools import islice
 
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import load_records, read_postings_file
+    from jobclass.pipeline.ingest import load_records
+    from jobclass.postings.files import read_postings_file
 
     records = [{**r, "id": f"{prefix}-{i}"} for i, r in enumerate(islice(read_postings_file(DEMO_POSTINGS), n))]
     load_records(engine, records, source="usajobs", ingested_at=at)

@@ -74,10 +74,45 @@ def test_a_bundle_saved_before_the_relayout_loads_and_predicts_the_same(tmp_path
 
 @pytest.mark.slow
 def test_a_bundle_saved_before_the_relayout_can_be_registered_and_promoted(tmp_path, engine):
-    from jobclass.store.registry import get_champion, promote, register_model
+    """Registered and promoted with its recorded file hashes checked (a copy with one byte changed is
+    refused), it is the champion the nightly resolves, and loaded from the registry's path it predicts
+    what d79e02e's code predicted."""
+    from jobclass.model.bundle import BundleError, load_bundle
+    from jobclass.pipeline.nightly import resolve_champion
+    from jobclass.store.registry import get_champion, get_model, list_models, promote, register_model
 
     path = restore_bundle(tmp_path / "bundle_d79e02e")
+    expected = json.loads(EXPECTED.read_text())
     version = json.loads((path / "metadata.json").read_text())["version"]
-    register_model(engine, version, str(path), metrics={}, benchmark_hash="")
-    promote(engine, version, "a bundle saved by d79e02e")
-    assert get_champion(engine).version == version
+    assert version == expected["version"]
+
+    registered = register_model(engine, version, str(path), metrics={}, benchmark_hash="")
+    assert (registered.version, registered.status, registered.path) == (version, "challenger", str(path.resolve()))
+    assert registered.promoted_at is None
+
+    tampered = Path(shutil.copytree(path, tmp_path / "tampered"))
+    heads = bytearray((tampered / "heads.safetensors").read_bytes())
+    heads[-1] ^= 0xFF
+    (tampered / "heads.safetensors").write_bytes(bytes(heads))
+    register_model(engine, "tampered", str(tampered), metrics={}, benchmark_hash="")
+    with pytest.raises(BundleError, match=r"corrupt: heads\.safetensors do not match metadata\.json"):
+        promote(engine, "tampered", "must be refused")
+    assert get_champion(engine) is None and get_model(engine, "tampered").status == "challenger"
+
+    champion = promote(engine, version, "a bundle saved by d79e02e")
+    assert (champion.version, champion.status, champion.path, champion.reason) == (
+        version,
+        "champion",
+        str(path.resolve()),
+        "a bundle saved by d79e02e",
+    )
+    assert champion.promoted_at and get_champion(engine) == champion
+    assert {m.version: m.status for m in list_models(engine)} == {version: "champion", "tampered": "challenger"}
+
+    served = resolve_champion(engine, bootstrap=False)  # what the nightly run loads
+    assert served == {"version": version, "path": str(path.resolve())}
+    classifier = load_bundle(served["path"], backend="torch")
+    for case in expected["predictions_torch"]:
+        got = classifier.predict(case["title"], case["body"], top_k=5)
+        assert [p.code for p in got] == [code for code, _ in case["top5"]], case["title"] or case["body"]
+        assert [float(p.score) for p in got] == pytest.approx([score for _, score in case["top5"]], abs=1e-3)

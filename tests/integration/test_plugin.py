@@ -98,12 +98,15 @@ def test_predict_models_runs_and_reload(client, engine, loader, tiny_bundle_path
     assert client.post("/predict", json={"title": "Welder"}).status_code == 200
     assert len(loader.paths) == 1
 
-    # A new champion is picked up (warmed in the background, then served).
+    # A new champion is picked up (warmed in the background while v1 answers, then served).
     copy = tmp_path / "v2"
     shutil.copytree(tiny_bundle_path, copy)
     _champion(engine, copy, "v2")
-    response = _predict_when_warm(client, {"title": "Welder", "top_k": 1})
-    assert response.json()["model_version"] == "v2"
+    deadline = time.monotonic() + 120
+    while (response := client.post("/predict", json={"title": "Welder", "top_k": 1})).json().get("model_version") != "v2":
+        assert response.status_code == 200 and response.json()["model_version"] == "v1", response.text
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     assert len(response.json()["predictions"]) == 1
     assert len(loader.paths) == 2 and loader.paths[-1].endswith("v2")
 
@@ -314,6 +317,30 @@ def test_mounted_in_the_airflow_api_server(
             assert response.status_code == 200, response.text
     finally:
         purge_cached_app()
+
+
+def test_registered_once_by_the_entry_point_with_the_plugins_folder_present(airflow_db):  # noqa: F811
+    """The installed package's ``airflow.plugins`` entry point registers the plugin; the repository's
+    ``plugins/`` (Airflow's plugins folder here, loaded first) adds no second copy, which Airflow would
+    skip and report as an import error."""
+    from importlib.metadata import entry_points
+
+    from airflow import plugins_manager
+    from airflow._shared.plugins_manager import EntryPointSource
+    from airflow.configuration import conf
+
+    from jobclass.airflow.plugin import JobclassApiPlugin
+
+    (entry_point,) = entry_points(group="airflow.plugins", name="jobclass_api")
+    assert entry_point.load() is JobclassApiPlugin
+    assert Path(conf.get("core", "plugins_folder")) == Path(__file__).resolve().parents[2] / "plugins"
+
+    plugins, errors = plugins_manager._get_plugins()
+    (plugin,) = [p for p in plugins if p.name == "jobclass_api"]
+    assert isinstance(plugin, JobclassApiPlugin) and isinstance(plugin.source, EntryPointSource)
+    assert errors == {}
+    (info,) = [p for p in plugins_manager.get_plugin_info() if p["name"] == "jobclass_api"]  # `airflow plugins`
+    assert [app["url_prefix"] for app in info["fastapi_apps"]] == ["/jobclass"]
 
 
 def test_connection_url_conversion_matches_the_dags(monkeypatch):

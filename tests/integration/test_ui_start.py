@@ -77,9 +77,17 @@ def _free_port() -> int:
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    return _send("GET", url, token)
+
+
+def _send(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        headers["content-type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -87,18 +95,38 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return 0, b""
 
 
+NIGHTLY = "jobclass_nightly_classify"
+# The interval of `make ui`'s demo run: the demo postings are loaded with ingested_at 2024-03-04T06:00Z.
+DEMO_RUN = {
+    "dag_run_id": "ui-test-demo-night",
+    "logical_date": "2024-03-05T02:00:00Z",
+    "data_interval_start": "2024-03-04T02:00:00Z",
+    "data_interval_end": "2024-03-05T02:00:00Z",
+}
+
+
 @pytest.mark.slow
-def test_make_ui_serves_the_jobclass_dags_and_the_run_report_tab(tmp_path):
+def test_make_ui_serves_the_jobclass_dags_and_the_run_report_tab(tmp_path, tiny_classifier):
+    """The UI `make ui` starts lists the two DAGs and the plugin's "Run report" tab; for a real DAG
+    run (triggered through the REST API, its DAG paused so that it stays queued) the tab finds the
+    run's interval in Airflow's metadata, says no prediction run is recorded yet, and once one is,
+    renders that run's report with its counts."""
+    from jobclass.pipeline.interval import classify_interval
+    from jobclass.store.engine import make_engine
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(REPO / "scripts" / "ui.sh")], env=_env(tmp_path, AIRFLOW__API__PORT=str(port)),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
+    env = _env(tmp_path, AIRFLOW__API__PORT=str(port))
+    log = tmp_path / "ui.log"  # a file, not a pipe nobody reads: a full pipe would stall airflow standalone
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [str(REPO / "scripts" / "ui.sh")], env=env,
+            stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 150
         while _get(f"{base}/api/v2/monitor/health")[0] != 200:
-            assert process.poll() is None and time.monotonic() < deadline, "the API server did not start"
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(2)
         password = json.loads((tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
         body = json.dumps({"username": "admin", "password": password["admin"]}).encode()
@@ -108,11 +136,40 @@ def test_make_ui_serves_the_jobclass_dags_and_the_run_report_tab(tmp_path):
         status, dags = _get(f"{base}/api/v2/dags", token)
         assert status == 200 and {d["dag_id"] for d in json.loads(dags)["dags"]} == DAG_IDS
         status, plugins = _get(f"{base}/api/v2/plugins", token)
+        assert status == 200, plugins
         views = {v["name"]: v for p in json.loads(plugins)["plugins"] for v in p["external_views"]}
         assert views["Run report"]["href"] == "jobclass/report/{DAG_ID}/{RUN_ID}"
-        status, page = _get(f"{base}/jobclass/report/jobclass_nightly_classify/no-such-run", token)
+
+        report = f"{base}/jobclass/report/{NIGHTLY}"
+        assert _get(f"{report}/{DEMO_RUN['dag_run_id']}")[0] == 401  # no token
+        status, page = _get(f"{report}/no-such-run", token)
         assert status == 200 and b"has not resolved its interval" in page
-        assert _get(f"{base}/jobclass/report/jobclass_nightly_classify/no-such-run")[0] == 401  # no token
+
+        assert _send("PATCH", f"{base}/api/v2/dags/{NIGHTLY}", token, {"is_paused": True})[0] == 200
+        status, created = _send("POST", f"{base}/api/v2/dags/{NIGHTLY}/dagRuns", token, DEMO_RUN)
+        assert status == 200, created
+        interval = ("2024-03-04T02:00:00+00:00", "2024-03-05T02:00:00+00:00")  # the run's data interval
+        status, page = _get(f"{report}/{DEMO_RUN['dag_run_id']}", token)
+        assert status == 200
+        text = page.decode()
+        assert f"{NIGHTLY} / {DEMO_RUN['dag_run_id']}" in text and f"[{interval[0]}, {interval[1]})" in text
+        assert "No prediction run is recorded for this interval yet" in text
+        assert "has not resolved its interval" not in text
+
+        # The night's prediction run, in the jobclass database `make ui` loaded the demo postings into.
+        engine = make_engine(env.get("JOBCLASS_DATABASE_URL") or f"sqlite:///{tmp_path / 'jobclass.db'}")
+        try:
+            run = classify_interval(engine, tiny_classifier, *interval, top_k=2, out_dir=tmp_path / "predictions")
+        finally:
+            engine.dispose()
+        assert run.status == "success" and run.rows_read > 0
+        status, page = _get(f"{report}/{DEMO_RUN['dag_run_id']}", token)
+        assert status == 200, page.decode() + log.read_text()[-3000:]
+        text = page.decode()
+        assert f"<dt>Prediction run</dt><dd>{run.run_id}</dd>" in text
+        for count, label in ((run.rows_read, "rows read"), (run.rows_predicted, "predicted")):
+            assert f"<b>{count:,}</b><span>{label}</span>" in text
+        assert "No prediction run is recorded" not in text
     finally:
         _stop_group(process)
 

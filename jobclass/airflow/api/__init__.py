@@ -10,8 +10,10 @@ Endpoints (all require an authenticated Airflow user, see :mod:`.auth`):
 
 Modules: :mod:`.app` builds the app (lifespan, exception handlers); :mod:`.auth` authenticates with
 Airflow; :mod:`.schemas` holds the request and response models; :mod:`.limits` the request size
-limit and the bounded prediction slots; :mod:`.champion` the warm champion model; :mod:`.state`
-what the routes share; :mod:`.routes` the endpoints; :mod:`.errors` error ids and scrubbing.
+limit and the bounded prediction and report slots; :mod:`.champion` the warm champion model;
+:mod:`.state` what the routes share; :mod:`.routes` the endpoints; :mod:`.run_report` the run
+report page and :mod:`.report_cache` the finished runs' reports it keeps; :mod:`.errors` error ids
+and scrubbing.
 
 Importing this package imports neither Airflow nor the model stack: every Airflow process loads
 plugins, and only the API server should pay for them (at request time, or in the warm-up thread).

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from jobclass.airflow.api.champion import ChampionWarmer, load_bundle, read_champion
 from jobclass.airflow.api.errors import ApiError, new_error_id
-from jobclass.airflow.api.limits import MAX_REQUEST_BYTES, BodySizeLimitMiddleware, prediction_slots
+from jobclass.airflow.api.limits import MAX_REQUEST_BYTES, BodySizeLimitMiddleware, prediction_slots, report_slots
 from jobclass.airflow.api.review import router as review_router
 from jobclass.airflow.api.routes import router
 from jobclass.airflow.api.run_report import router as run_report_router
@@ -37,6 +37,8 @@ def create_app(
     max_request_bytes: int = MAX_REQUEST_BYTES,
     max_concurrent: int | None = None,
     predict_timeout_s: float | None = None,
+    max_concurrent_reports: int | None = None,
+    report_timeout_s: float | None = None,
 ) -> FastAPI:
     """Build the API. Tests inject ``engine_factory``, ``bundle_loader`` and ``auth``.
 
@@ -44,7 +46,8 @@ def create_app(
     Connection). ``auth="airflow"`` (the default) uses Airflow's JWT and auth manager; a callable is
     used as a FastAPI dependency instead; ``None`` disables authentication (only for tests).
     ``max_concurrent`` and ``predict_timeout_s`` default to ``JOBCLASS_API_MAX_CONCURRENT`` and
-    ``JOBCLASS_API_PREDICT_TIMEOUT_S``.
+    ``JOBCLASS_API_PREDICT_TIMEOUT_S``; ``max_concurrent_reports`` and ``report_timeout_s`` to
+    ``JOBCLASS_API_MAX_CONCURRENT_REPORTS`` and ``JOBCLASS_API_REPORT_TIMEOUT_S``.
     """
     if engine_factory is None:
         from jobclass.airflow.connection import engine as engine_factory
@@ -52,6 +55,7 @@ def create_app(
         engine_factory=engine_factory,
         warmer=ChampionWarmer(bundle_loader or load_bundle),
         slots=prediction_slots(max_concurrent, predict_timeout_s),
+        report_slots=report_slots(max_concurrent_reports, report_timeout_s),
     )
 
     dependencies = []

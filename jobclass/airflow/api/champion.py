@@ -1,9 +1,11 @@
 """The champion model, read from the registry and kept warm in a background thread.
 
 Loading a bundle (which may export the encoder to ONNX) never happens in a request: the champion is
-warmed in a background thread when the API server starts and again whenever the champion changes;
-until it is ready ``/predict`` answers 503 ``model warming, retry in N s`` with ``Retry-After: N``.
-Without a champion the API answers 503 and says how to get one.
+warmed in a background thread when the API server starts and again whenever the champion changes.
+After a promotion the model that was serving keeps serving (each answer names the version that made
+it) until the new champion is warm, then the new one takes over in one swap; only when no model has
+been loaded yet (the server just started) does ``/predict`` answer 503 ``model warming, retry in N s``
+with ``Retry-After: N``. Without a champion the API answers 503 and says how to get one.
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ class ChampionWarmer:
     """The champion classifier, loaded in a background thread and never inside a request.
 
     Loading a bundle may export its encoder to ONNX, seconds to minutes of CPU: far too long for
-    a request. :meth:`get` returns the classifier when it is warm; otherwise it starts the load
-    (one at a time) and answers 503 with an estimate of when to retry. A failed load is logged
-    with an error id, answered with that id, and tried again after ``retry_failed_s``.
+    a request. :meth:`get` returns the champion's classifier when it is warm. When it is not, it
+    starts the load (one at a time) and returns the classifier that is serving, an older champion,
+    if there is one: the new one replaces it atomically once loaded (for that moment both are in
+    memory). With none loaded yet it answers 503 with an estimate of when to retry. A failed load
+    is logged with an error id and tried again after ``retry_failed_s``; meanwhile the model that
+    was serving goes on serving, or, with none, the answer is a 503 with that id.
     """
 
     def __init__(
@@ -81,19 +86,28 @@ class ChampionWarmer:
         with self._lock:
             self._start_locked(version, path)
 
-    def get(self, version: str, path: str) -> Any:
+    def get(self, version: str, path: str) -> tuple[str, Any]:
+        """``(serving version, classifier)``: ``version``'s when it is warm, else (while ``version`` loads
+        in the background) the one serving until then; 503 when none is loaded."""
         with self._lock:
             if self._version == version:
-                return self._classifier
+                return version, self._classifier
             failure = self._failure
-            if failure and failure[0] == version and time.monotonic() - failure[2] < self._retry_failed_s:
+            failed_recently = (
+                failure is not None and failure[0] == version and time.monotonic() - failure[2] < self._retry_failed_s
+            )
+            if not failed_recently:
+                self._start_locked(version, path)
+            if self._version is not None:  # the previous champion serves until the new one is warm
+                return self._version, self._classifier
+            if failed_recently:
+                assert failure is not None
                 raise ApiError(
                     SERVICE_UNAVAILABLE,
                     f"champion model {version} could not be loaded; promote a good version or retrain "
                     f"(error id {failure[1]})",
                     error_id=failure[1],
                 )
-            self._start_locked(version, path)
             assert self._loading is not None
             retry = max(1, math.ceil(self._estimate_s - (time.monotonic() - self._loading[1])))
         raise ApiError(SERVICE_UNAVAILABLE, f"model warming, retry in {retry} s", retry_after=retry)

@@ -1,9 +1,14 @@
-"""Bounds on what a request may cost: the request body size and the predictions running at once.
+"""Bounds on what a request may cost: the request body size, and the predictions and run reports
+running at once.
 
 A request body over 512 KiB is refused with 413 before it is read into memory or parsed (before
 authentication too). Predictions run inside the API server, so they are bounded: at most
 ``JOBCLASS_API_MAX_CONCURRENT`` (default 2) at once, further ones answered 503 with
 ``Retry-After``; each awaited at most ``JOBCLASS_API_PREDICT_TIMEOUT_S`` seconds (default 30), then 504.
+Building a run report (its SQL aggregates and three charts) is bounded the same way, in slots of its
+own: ``JOBCLASS_API_MAX_CONCURRENT_REPORTS`` (default 2) and ``JOBCLASS_API_REPORT_TIMEOUT_S``
+(default 30). A finished run's report is built once and kept (:mod:`.report_cache`), so only a
+report not seen yet takes a slot.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ log = logging.getLogger("jobclass.api")
 MAX_REQUEST_BYTES = 512 * 1024
 DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_PREDICT_TIMEOUT_S = 30.0
+DEFAULT_MAX_CONCURRENT_REPORTS = 2
+DEFAULT_REPORT_TIMEOUT_S = 30.0
 BUSY_RETRY_AFTER_S = 1
 GATEWAY_TIMEOUT = 504
 
@@ -87,23 +94,26 @@ class BodySizeLimitMiddleware:
 
 
 class PredictionSlots:
-    """At most ``size`` predictions at once, each awaited at most ``timeout_s`` seconds.
+    """At most ``size`` pieces of work at once (predictions, or run reports: ``what`` names them in
+    the answers), each awaited at most ``timeout_s`` seconds.
 
-    A prediction that times out cannot be stopped (it is CPU work in a thread): it keeps its slot
-    until it really ends, so the cap bounds the work actually running, not only the requests.
+    Work that times out cannot be stopped (it is CPU work in a thread): it keeps its slot until it
+    really ends, so the cap bounds the work actually running, not only the requests.
     """
 
-    def __init__(self, size: int, timeout_s: float) -> None:
+    def __init__(self, size: int, timeout_s: float, what: tuple[str, str] = ("prediction", "predictions")) -> None:
         self.size = size
         self.timeout_s = timeout_s
+        self.one, self.many = what
         self._free = threading.BoundedSemaphore(size)
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="jobclass-predict")
+        prefix = "jobclass-" + self.one.replace(" ", "-")
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=prefix)
 
     async def run(self, work: Callable[[], Any]) -> Any:
         if not self._free.acquire(blocking=False):
             raise ApiError(
                 SERVICE_UNAVAILABLE,
-                f"busy: {self.size} predictions are running; retry in {BUSY_RETRY_AFTER_S} s",
+                f"busy: {self.size} {self.many} are running; retry in {BUSY_RETRY_AFTER_S} s",
                 retry_after=BUSY_RETRY_AFTER_S,
             )
         try:
@@ -120,10 +130,10 @@ class PredictionSlots:
                 waiting.cancel()  # the thread runs on; its late result or error is dropped
         if not done:
             error_id = new_error_id()
-            log.warning("[error %s] a prediction took longer than %g s; answered 504", error_id, self.timeout_s)
+            log.warning("[error %s] a %s took longer than %g s; answered 504", error_id, self.one, self.timeout_s)
             raise ApiError(
                 GATEWAY_TIMEOUT,
-                f"the prediction took longer than {self.timeout_s:g} s; retry later (error id {error_id})",
+                f"the {self.one} took longer than {self.timeout_s:g} s; retry later (error id {error_id})",
                 error_id=error_id,
             )
         return waiting.result()
@@ -148,4 +158,14 @@ def prediction_slots(max_concurrent: int | None = None, timeout_s: float | None 
     return PredictionSlots(
         max_concurrent or env_number("JOBCLASS_API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT, 1, int),
         timeout_s or env_number("JOBCLASS_API_PREDICT_TIMEOUT_S", DEFAULT_PREDICT_TIMEOUT_S, 0.001),
+    )
+
+
+def report_slots(max_concurrent: int | None = None, timeout_s: float | None = None) -> PredictionSlots:
+    """The run reports' slots, sized by the arguments or else ``JOBCLASS_API_MAX_CONCURRENT_REPORTS`` /
+    ``JOBCLASS_API_REPORT_TIMEOUT_S``."""
+    return PredictionSlots(
+        max_concurrent or env_number("JOBCLASS_API_MAX_CONCURRENT_REPORTS", DEFAULT_MAX_CONCURRENT_REPORTS, 1, int),
+        timeout_s or env_number("JOBCLASS_API_REPORT_TIMEOUT_S", DEFAULT_REPORT_TIMEOUT_S, 0.001),
+        what=("run report", "run reports"),
     )

@@ -1,5 +1,6 @@
-"""What the routes share: the database engine (made once, on first use), the warm champion and the
-prediction slots. One :class:`ApiState` per app, in ``app.state.jobclass``."""
+"""What the routes share: the database engine (made once, on first use), the warm champion, the
+prediction and report slots, and the kept run reports. One :class:`ApiState` per app, in
+``app.state.jobclass``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi import Request
 from jobclass.airflow.api.champion import ChampionWarmer
 from jobclass.airflow.api.errors import unavailable
 from jobclass.airflow.api.limits import PredictionSlots
+from jobclass.airflow.api.report_cache import ReportCache
 
 
 @dataclass
@@ -20,6 +22,8 @@ class ApiState:
     engine_factory: Callable[[], Any]
     warmer: ChampionWarmer
     slots: PredictionSlots
+    report_slots: PredictionSlots
+    reports: ReportCache = field(default_factory=ReportCache)
     _engine: Any = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock)
 

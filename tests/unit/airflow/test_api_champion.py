@@ -71,8 +71,37 @@ def test_the_warmer_loads_in_the_background_once_and_answers_warming_until_then(
         assert warming.value.detail == f"model warming, retry in {warming.value.retry_after} s"
     gate.set()
     _wait(lambda: warmer.ready_version == "v1")
-    assert warmer.get("v1", "/b/v1") == "classifier from /b/v1"
+    assert warmer.get("v1", "/b/v1") == ("v1", "classifier from /b/v1")
     assert calls == [("/b/v1", "jobclass-warm")]
+
+
+def test_after_a_promotion_the_previous_champion_serves_until_the_new_one_is_warm(caplog):
+    gates = {"/b/v1": threading.Event(), "/b/v2": threading.Event(), "/b/v3": threading.Event()}
+    gates["/b/v1"].set()
+    calls = []
+
+    def loader(path: str) -> str:
+        calls.append(path)
+        gates[path].wait(5)
+        if path == "/b/v3":
+            raise OSError("heads.safetensors is corrupt")
+        return f"classifier from {path}"
+
+    warmer = ChampionWarmer(loader, retry_failed_s=60)
+    warmer.start("v1", "/b/v1")
+    _wait(lambda: warmer.ready_version == "v1")
+    for _ in range(3):  # v2 promoted: loading, v1 answers meanwhile (no 503)
+        assert warmer.get("v2", "/b/v2") == ("v1", "classifier from /b/v1")
+    assert calls == ["/b/v1", "/b/v2"]  # one load of v2, in the background
+    gates["/b/v2"].set()
+    _wait(lambda: warmer.ready_version == "v2")
+    assert warmer.get("v2", "/b/v2") == ("v2", "classifier from /b/v2")
+
+    gates["/b/v3"].set()  # v3 promoted but cannot load: v2 goes on serving, v3 is not retried at once
+    assert warmer.get("v3", "/b/v3") == ("v2", "classifier from /b/v2")
+    _wait(lambda: warmer._loading is None)
+    assert warmer.get("v3", "/b/v3") == ("v2", "classifier from /b/v2")
+    assert calls == ["/b/v1", "/b/v2", "/b/v3"] and "champion model v3 could not be loaded" in caplog.text
 
 
 def test_a_failed_load_is_answered_with_its_error_id_then_retried(caplog):

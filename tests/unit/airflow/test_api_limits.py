@@ -10,7 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from jobclass.airflow.api.errors import ApiError
-from jobclass.airflow.api.limits import BodySizeLimitMiddleware, PredictionSlots, env_number, prediction_slots
+from jobclass.airflow.api.limits import (
+    BodySizeLimitMiddleware,
+    PredictionSlots,
+    env_number,
+    prediction_slots,
+    report_slots,
+)
 
 
 @pytest.fixture
@@ -66,6 +72,17 @@ def test_settings_come_from_the_arguments_or_the_environment(monkeypatch):
     assert (slots.size, slots.timeout_s) == (2, 2.5)
     slots = prediction_slots(max_concurrent=4, timeout_s=1.0)
     assert (slots.size, slots.timeout_s) == (4, 1.0)
+
+
+def test_the_report_slots_have_settings_and_names_of_their_own(monkeypatch):
+    monkeypatch.setenv("JOBCLASS_API_MAX_CONCURRENT", "7")  # the predictions' setting: not the reports'
+    monkeypatch.delenv("JOBCLASS_API_MAX_CONCURRENT_REPORTS", raising=False)
+    monkeypatch.setenv("JOBCLASS_API_REPORT_TIMEOUT_S", "12")
+    slots = report_slots()
+    assert (slots.size, slots.timeout_s, slots.many) == (2, 12.0, "run reports")
+    monkeypatch.setenv("JOBCLASS_API_MAX_CONCURRENT_REPORTS", "0")
+    with pytest.raises(ValueError, match="JOBCLASS_API_MAX_CONCURRENT_REPORTS"):
+        report_slots()
 
 
 @pytest.mark.parametrize(("raw", "kind", "error"), [("0", int, ">= 1"), ("two", int, "not a valid int"),

@@ -113,7 +113,7 @@ def test_an_untitled_posting_is_read_from_its_whole_body(tiny_classifier):
 def test_the_stream_file_codes_every_other_vendored_posting_under_the_same_rules(taxonomy):
     from jobclass.evaluation.real_postings import LABELS_PATH, NOT_CODABLE, STREAM_LABELS_PATH, benchmark_posting_ids
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import read_postings_file
+    from jobclass.postings.files import read_postings_file
 
     frozen, stream = read_labels(LABELS_PATH), read_labels(STREAM_LABELS_PATH)
     assert len(frozen) == 342 and len(stream) == 451

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jobclass.memory.apply import REMEMBERED_NOT_CODABLE, FittedMemory, apply_memory, model_only
+from jobclass.memory.apply import REMEMBERED_NOT_CODABLE, FittedMemory, MemorySettings, apply_memory, model_only
 from jobclass.memory.entries import TitleMemory
 from jobclass.memory.keys import TITLE_AGENCY, TITLE_SERIES, memory_key
 from jobclass.memory.scorer import MIN_ROWS, MemoryScorer, features, leave_one_out
@@ -210,4 +210,29 @@ def test_a_remembered_code_the_model_would_accept_itself_is_accepted_but_never_a
     assert rows["onet_code"].iloc[0] == PA and rows["needs_review"].all()  # the model accepts another code
     conflict = TitleMemory.from_decisions(_decisions(("a", "k", PA, "rita", "01"), ("b", "k", BA, "bob", "02")))
     rows, _ = apply_memory(agreeing, {"x": "k"}, FittedMemory(conflict, AlwaysFitted()), {})
+    assert rows["needs_review"].all()
+
+
+class AcceptsAll(MemoryScorer):
+    """A fitted scorer whose threshold every remembered code passes: what is left to decide is the rule."""
+
+    def __init__(self) -> None:
+        super().__init__(coef=[1.0, 0.0, 0.0, 0.0], intercept=5.0, threshold=0.0)
+
+
+def test_a_code_against_the_models_top_1_needs_three_reviews_before_it_is_accepted():
+    """Two early reviews of a title against the model (their postings' duties) must not code every
+    later posting with that title unseen; from three agreeing reviews the memory may."""
+    model_says_pa = pd.DataFrame(_model("x", [PA, "13-1151.00", "11-1021.00"], needs_review=True))
+    for n, reviewed in ((1, True), (2, True), (3, False), (5, False)):
+        memory = TitleMemory.from_decisions(_decisions(*[(f"r{i}", "k", "13-1151.00", "rita", "01") for i in range(n)]))
+        rows, _ = apply_memory(model_says_pa, {"x": "k"}, FittedMemory(memory, AcceptsAll()), {})
+        assert rows["onet_code"].iloc[0] == "13-1151.00" and rows["source"].iloc[0] == "memory"
+        assert bool(rows["needs_review"].iloc[0]) is reviewed, n
+    one_review = TitleMemory.from_decisions(_decisions(("r0", "k", PA, "rita", "01")))
+    rows, _ = apply_memory(model_says_pa, {"x": "k"}, FittedMemory(one_review, AcceptsAll()), {})
+    assert not rows["needs_review"].any()  # the model's top 1 is the remembered code: one review is enough
+    strict = MemorySettings(min_reviews_against_model=6)
+    five = TitleMemory.from_decisions(_decisions(*[(f"r{i}", "k", "13-1151.00", "rita", "01") for i in range(5)]))
+    rows, _ = apply_memory(model_says_pa, {"x": "k"}, FittedMemory(five, AcceptsAll(), strict), {})
     assert rows["needs_review"].all()

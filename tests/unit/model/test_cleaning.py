@@ -195,7 +195,8 @@ def test_stop_words_keep_job_words():
 def test_the_combined_boilerplate_regex_matches_what_the_patterns_match():
     from jobclass.model.cleaning import boilerplate_patterns, boilerplate_regex, remove_contact_details, split_sentences
     from jobclass.paths import DEMO_POSTINGS
-    from jobclass.pipeline.ingest import posting_row, read_postings_file
+    from jobclass.postings.files import read_postings_file
+    from jobclass.postings.rows import posting_row
 
     bodies = [posting_row(r, default_source="t", ingested_at="2026-01-01T00:00:00+00:00")["body"]
               for r in list(read_postings_file(DEMO_POSTINGS))[:150]]

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from jobclass.cli import main
+from jobclass.columns import PREDICTION_COLUMNS
 from jobclass.model.bundle import BundleError, load_bundle, verify_bundle
-from jobclass.model.classifier import PREDICTION_COLUMNS
 
 POSTINGS = pd.DataFrame(
     {

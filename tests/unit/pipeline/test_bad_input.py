@@ -18,10 +18,9 @@ from jobclass.pipeline.validation import (
     MAX_BODY_CHARS,
     MISSING_ID,
     NOT_TEXT,
-    decode_text,
-    storable_text,
     validate_postings,
 )
+from jobclass.postings.text import decode_text, storable_text
 
 PREDICTED = "predicted"
 ONE_MB_BODY = "Design, build and test web applications in Python. " * 20_200  # just over 1 MB

@@ -53,28 +53,49 @@ def runs_per_posting(engine) -> dict[str, list[str]]:
 # =========================================================================== item 3: the cutoff
 
 
-def test_a_batch_in_flight_when_a_run_is_planned_is_in_that_run(engine):
+def test_a_batch_in_flight_when_a_run_is_planned_is_in_that_run(engine, monkeypatch):
     """A batch stamped before the cutoff whose commit is still pending when planning starts: the
     plan waits for the commit and counts it (before: the plan missed it, and the next interval,
-    which starts at the cutoff, never read it either)."""
-    inside = threading.Event()
+    which starts at the cutoff, never read it either).
 
-    def slow_insert(conn, cursor, statement, *args) -> None:
-        if statement.startswith("INSERT INTO job_postings") and not inside.is_set():
-            inside.set()
-            time.sleep(1.5)  # the batch is stamped and not committed yet
+    No timing: the batch is held open, stamped and uncommitted, until the plan says it waits for it
+    (``postings.waiting_for_loads``) or the plan is over; a plan that read without waiting would
+    find nothing, and the hold would end only after it."""
+    from jobclass.store import postings
 
-    sa.event.listen(engine, "before_cursor_execute", slow_insert)
+    stamped = threading.Event()  # the loader's batch is stamped, its INSERT about to run, not committed
+    released = threading.Event()  # the batch may commit now
+    held_until: list[str] = []
+
+    def plan_waits() -> None:
+        held_until.append("the plan waits for the batch")
+        released.set()
+
+    def hold_the_batch(conn, cursor, statement, *args) -> None:
+        if statement.startswith("INSERT INTO job_postings") and not stamped.is_set():
+            stamped.set()
+            if not released.wait(120):
+                held_until.append("timed out")
+
+    monkeypatch.setattr(postings, "waiting_for_loads", plan_waits)
+    sa.event.listen(engine, "before_cursor_execute", hold_the_batch)
     loader = threading.Thread(target=load_records, args=(engine, demo_records("inflight-", 5)))
     loader.start()
     try:
-        assert inside.wait(60), "the load never reached its insert"
+        assert stamped.wait(60), "the load never reached its insert"
         cutoff = utc_now()  # after the batch's stamp, before its commit
         chunks = plan_chunks(engine, SINCE, cutoff, chunk_size=100)
     finally:
+        if not released.is_set():
+            held_until.append("the plan ended without waiting")
+            released.set()
         loader.join(60)
-        sa.event.remove(engine, "before_cursor_execute", slow_insert)
-    assert sum(c["rows"] for c in chunks) == 5
+        sa.event.remove(engine, "before_cursor_execute", hold_the_batch)
+    assert not loader.is_alive()
+    assert held_until == ["the plan waits for the batch"]
+    assert chunks == [{"index": 0, "id_from": None, "id_to": None, "rows": 5}]  # the batch, all five postings
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM job_postings")).scalar_one() == 5
     later = plan_chunks(engine, cutoff, utc_now(), chunk_size=100)
     assert later == []  # and not in the next interval as well
 
@@ -222,9 +243,10 @@ def test_a_csv_row_that_does_not_fit_its_header_is_rejected_by_line(engine, tmp_
 
 def test_the_load_report_shows_each_rejected_line(database_url, tmp_path, capsys):
     from jobclass.cli import main
+    from jobclass.cli.db_commands import REJECTS_EXIT
 
     path = write_lines(tmp_path / "feed.jsonl", BAD_FILE)
-    assert main(["db", "load-postings", str(path), "--database-url", database_url]) == 0
+    assert main(["db", "load-postings", str(path), "--database-url", database_url]) == REJECTS_EXIT
     out = capsys.readouterr().out
     assert "lines rejected" in out and "records without id" in out
     for line, reason in ((3, "invalid_json"), (4, "not_an_object"), (5, "missing_id")):

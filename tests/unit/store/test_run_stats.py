@@ -19,7 +19,7 @@ def test_a_run_without_history(engine):
     assert stats["rejected"] == [{"reason_code": "empty_text", "n": 2}, {"reason_code": "not_english", "n": 1}]
     current = stats["current"]
     assert current["predicted"] == 3 and current["needs_review"] == 2
-    assert sorted(current["scores"]) == [0.15, 0.40, 0.95]
+    assert current["score_bins"] == [0, 1, 0, 0, 1, 0, 0, 0, 0, 1]  # 0.15, 0.40, 0.95 in ten bins
     assert current["major_groups"] == {"29": 2, "15": 1}
     assert stats["baseline_runs"] == 0 and stats["baseline"]["predicted"] == 0
     assert stats["top_occupations"] == [
@@ -43,7 +43,7 @@ def test_the_baseline_is_the_trailing_successful_nights(engine):
     baseline = stats["baseline"]
     assert baseline["predicted"] == 3 and baseline["needs_review"] == 1
     assert baseline["major_groups"] == {"15": 3}
-    assert sorted(baseline["scores"]) == [0.2, 0.6, 0.9]
+    assert baseline["score_bins"] == [0, 0, 1, 0, 0, 0, 1, 0, 0, 1]  # 0.2, 0.6, 0.9 in ten bins
     assert stats["top_occupations"][0] == {
         "onet_code": "29-1141.00", "onet_title": "Title 29-1141.00", "n": 1, "baseline_n": 0
     }

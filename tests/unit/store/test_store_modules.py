@@ -80,7 +80,7 @@ def test_a_runs_row_its_counts_and_its_outcome(engine):
     runs.record_run_started(engine, _run("r1", chunks=2))
     run, counts = runs.run_with_counts(engine, "r1")
     assert run["status"] == "running" and run["chunks"] == 2
-    assert counts == {"rows_read": 3, "rows_predicted": 0, "rows_rejected": 0, "unaccounted": 3}
+    assert counts == {"rows_read": 3, "rows_predicted": 0, "rows_rejected": 0, "rows_skipped": 0, "unaccounted": 3}
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -92,6 +92,7 @@ def test_a_runs_row_its_counts_and_its_outcome(engine):
         "rows_read": 2,
         "predicted": 0,
         "rejected": 1,
+        "already_coded": 0,
     }
     assert runs.chunk_counts(engine, DAY, NEXT_DAY, "r1", {"id_from": None, "id_to": "b"})["rows_read"] == 1
     outcome = {"status": "mismatch", "detail": "d", "finished_at": format_ts(NEXT_DAY), "duration_s": 1.5}

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from test_finetune import HELD_OUT_PER_CODE, held_out_split, nearest_title_scores
 
-from jobclass.training.corpus import CORPUS_COLUMNS
+from jobclass.onet.corpus import CORPUS_COLUMNS
 
 OBVIOUS = {"Registered Nurse": "29-1141.00", "Software Developer": "15-1252.00", "Pharmacist": "29-1051.00"}
 
@@ -80,8 +80,8 @@ def sibling_margin(encoder, pairs: pd.DataFrame) -> float:
 def test_mnrl_recipe_fine_tunes_the_encoder_and_improves_held_out_pairs(taxonomy):
     from jobclass.model.cleaning import clean_title
     from jobclass.model.encoder import load_encoder
+    from jobclass.onet.corpus import contrastive_pairs
     from jobclass.training.config import TrainConfig
-    from jobclass.training.corpus import contrastive_pairs
     from jobclass.training.finetune import finetune
 
     codes, corpus, held = tiny_title_corpus(taxonomy)

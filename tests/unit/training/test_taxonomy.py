@@ -5,8 +5,8 @@ import pandas as pd
 from jobclass.evaluation.composed import composed_postings
 from jobclass.evaluation.sets import excluded_titles, reported_titles
 from jobclass.model.cleaning import clean_title, normalize_title
+from jobclass.onet.corpus import build_corpus, contrastive_pairs, is_held_out_task, read_labelled_postings
 from jobclass.paths import ONET_DIR
-from jobclass.training.corpus import build_corpus, contrastive_pairs, is_held_out_task, read_labelled_postings
 
 
 def test_label_space_has_1016_codes(taxonomy):

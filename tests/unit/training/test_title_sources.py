@@ -9,25 +9,28 @@ import pandas as pd
 import pytest
 
 from jobclass.model.cleaning import normalize_title
+from jobclass.onet.corpus import CORPUS_COLUMNS, add_extra_titles
+from jobclass.onet.taxonomy import Taxonomy
 from jobclass.training.config import TrainConfig
-from jobclass.training.corpus import CORPUS_COLUMNS, add_extra_titles
 from jobclass.training.dataset import INDEX_SOURCES, index_sources, training_corpus
-from jobclass.training.taxonomy import Taxonomy
 from jobclass.training.title_sources import (
     LABELLED_SOURCES,
     PAIR_SOURCES,
     SOURCE_FILES,
     TITLES_DIR,
     SocMapper,
+    _read_vendored,
     benchmark_title_keys,
     drop_benchmark_titles,
     fine_tuning_pairs,
+    held_out_title_keys,
     labelled_titles,
     parse_soc,
     posting_titles,
     questionnaire_pairs,
     read_source,
     same_series_pairs,
+    title_keys,
 )
 
 MAX_VENDORED_BYTES = 5_000_000
@@ -150,6 +153,25 @@ def test_a_title_that_cleans_to_a_benchmark_title_is_one(benchmark_keys: set[str
     frame = pd.DataFrame({"title": ["Cook II", "Cook (Seasonal)", "Cook Helper Xyz"]})
     assert drop_benchmark_titles(frame, benchmark_keys)["title"].tolist() == ["Cook Helper Xyz"]
     assert not labelled_titles(["dol_h2"], benchmark_keys)["title"].str.fullmatch(r"(?i)cook i{2,3}").any()
+
+
+def test_no_source_loads_a_commercial_titles_benchmark_title() -> None:
+    """The commercial-titles benchmark is a slice of dol_h2: loading dol_h2 (weak rows too, whatever
+    ``excluded`` holds) or any other source drops its titles, as written or cleaned."""
+    from jobclass.evaluation.commercial_titles import read_commercial_titles
+
+    held_out = held_out_title_keys()
+    slice_titles = read_commercial_titles()["title"]
+    assert len(held_out) >= len(slice_titles) > 0
+    stored = _read_vendored("dol_h2")
+    assert set(slice_titles) <= set(stored["title"])  # the vendored file holds them: removed at load time
+    loaded = labelled_titles(["dol_h2"], set(), include_weak=True)
+    assert len(loaded) < len(stored)
+    assert not any(title_keys(t) & held_out for t in loaded["title"])
+    for name in (*LABELLED_SOURCES, *PAIR_SOURCES):
+        assert not any(title_keys(t) & held_out for t in read_source(name, set())["title"]), name
+    cleaned_variant = f"{slice_titles.iloc[0].upper()} II"  # read as the slice's title by a classifier
+    assert drop_benchmark_titles(pd.DataFrame({"title": [cleaned_variant]}), set(held_out)).empty
 
 
 def test_pair_sources_pair_a_title_with_its_duties_or_its_series(benchmark_keys: set[str]) -> None:

@@ -19,10 +19,11 @@ import pytest
 from jobclass.evaluation.benchmark import make_benchmark
 from jobclass.hashing import bucket
 from jobclass.model.classifier import JobClassifier, ModelSettings
+from jobclass.onet.corpus import CORPUS_COLUMNS
+from jobclass.onet.taxonomy import Taxonomy, major_group_of, soc6_of
 from jobclass.training import calibration
 from jobclass.training import train as train_module
 from jobclass.training.config import TrainConfig
-from jobclass.training.corpus import CORPUS_COLUMNS
 from jobclass.training.dataset import EncodedCorpus, cap_per_code, encode_corpus, index_sources, training_corpus
 from jobclass.training.fit_heads import (
     INDEX_COUNT_PENALTY_GRID,
@@ -33,7 +34,6 @@ from jobclass.training.fit_heads import (
     fit_heads,
     fit_hybrid,
 )
-from jobclass.training.taxonomy import Taxonomy, major_group_of, soc6_of
 from jobclass.training.train import (
     StepTimer,
     assemble_classifier,

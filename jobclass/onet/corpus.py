@@ -9,7 +9,7 @@ import pandas as pd
 
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import DUTY_SENTENCE_SCORE, clean_body, clean_title, compose_input, normalize_title
-from jobclass.training.taxonomy import Taxonomy
+from jobclass.onet.taxonomy import Taxonomy
 
 # Share of title rows (percent, by a hash of the title) kept out for validation.
 VALIDATION_PERCENT = 5
