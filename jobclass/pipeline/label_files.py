@@ -22,8 +22,8 @@ from jobclass.store.labels import (
     QueueFilter,
     current_labels,
     known_posting_ids,
+    queue_page,
     record_decisions,
-    review_queue,
     top_predictions,
 )
 
@@ -58,19 +58,27 @@ def _suggestions_cell(suggestions: list[dict[str, Any]]) -> str:
     return "; ".join(f"{s['rank']}. {s['onet_code']} {s['onet_title']} ({s['score']:.2f})" for s in suggestions)
 
 
+def export_page(engine: Engine, filters: QueueFilter, after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the export (:data:`EXPORT_PAGE` rows after the cursor ``after``, none: the first)
+    and the cursor of the next page (None after the last)."""
+    page = queue_page(engine, filters, EXPORT_PAGE, after=after, count=False)
+    top = top_predictions(engine, [r["posting_id"] for r in page.rows], SUGGESTIONS)
+    rows = []
+    for row in page.rows:
+        suggestions = top.get((row["posting_id"], row["model_version"]), [])
+        cells = {c: row.get(c) or "" for c in EXPORT_COLUMNS} | {**BLANK_CELLS, "suggestions": _suggestions_cell(suggestions)}
+        rows.append({c: neutralise_formula(v) if c in TEXT_COLUMNS else v for c, v in cells.items()})
+    return rows, page.next_cursor
+
+
 def export_rows(engine: Engine, filters: QueueFilter) -> Iterator[dict[str, Any]]:
-    """The queue as export rows, page by page (``onet_code``, ``note`` and ``reviewer`` left blank)."""
-    offset = 0
+    """The queue as export rows, page by page by keyset (``onet_code``, ``note`` and ``reviewer`` left blank)."""
+    cursor: str | None = None
     while True:
-        page, _ = review_queue(engine, filters, EXPORT_PAGE, offset)
-        if not page:
+        rows, cursor = export_page(engine, filters, cursor)
+        yield from rows
+        if cursor is None:
             return
-        top = top_predictions(engine, [r["posting_id"] for r in page], SUGGESTIONS)
-        for row in page:
-            suggestions = top.get((row["posting_id"], row["model_version"]), [])
-            cells = {c: row.get(c) or "" for c in EXPORT_COLUMNS} | {**BLANK_CELLS, "suggestions": _suggestions_cell(suggestions)}
-            yield {c: neutralise_formula(v) if c in TEXT_COLUMNS else v for c, v in cells.items()}
-        offset += len(page)
 
 
 def write_export(engine: Engine, out: IO[str], filters: QueueFilter) -> int:

@@ -16,7 +16,7 @@ from jobclass.model.cleaning import (
     repair_text,
     select_body_sentences,
 )
-from jobclass.training.taxonomy import MAJOR_GROUP_NAMES, load_taxonomy
+from jobclass.onet.taxonomy import MAJOR_GROUP_NAMES, load_taxonomy
 
 SUGGESTIONS = 5
 #: The queue's score bands (top-1 score): name -> [low, high).

@@ -8,6 +8,8 @@ to ``posting_label_history`` (who replaced them, when) in the same transaction.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,39 +32,43 @@ _REVIEWED = sa.text(
     "JOIN job_postings p ON p.id = l.posting_id ORDER BY l.posting_id, l.created_at DESC, l.onet_code"
 )
 
-# The latest top-1 prediction of each posting flagged for review (every posting, with :flagged_only 0;
-# with :run_id, that run's), filtered and searched (posting id, code prefix, or words of the title);
-# newest run first. total is the number of rows before paging.
+# The review queue: the latest top-1 prediction of each posting flagged for review (every posting,
+# with flagged_only False; with a run_id, that run's), filtered and searched (posting id, code prefix,
+# or words of the title), in one of QUEUE_ORDERS, a page at a time (see queue_page).
+#
+# Paging is by keyset: a page ends with a cursor (the sort key of its last row) and the next page is
+# the rows after it in the same order, so a deep page costs what the first one does (no OFFSET, kept
+# only for review_queue). Only the filters in use are written into the SQL, the posting's text is
+# joined to the page's rows only, and the queue is counted only when asked (the pages count on their
+# first page and pass the number on). "impact" needs, per memory key, how many rows of the queue share
+# it: counted over the filtered queue in the same statement (CTE k), from the covering index
+# ix_predictions_queue; "newest" counts only the keys on its page, up to SETTLES_CAP each.
 #: The queue's orders: ``impact`` (the review queue's default: the postings one decision settles, those
-#: sharing a memory key, most first, then the least certain) and ``newest`` (newest run first).
-QUEUE_ORDERS = {
-    "impact": "settles DESC, COALESCE(q.memory_key, ''), q.score, q.posting_id",
-    "newest": "q.run_started DESC, q.run_id, q.score, q.posting_id",
+#: sharing a memory key, most first, then the least certain) and ``newest`` (newest run first). Each is
+#: its sort keys, (column, descending), ending in a unique key: a total order, which the keyset needs.
+QUEUE_ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "impact": (("settles", True), ("okey", False), ("score", False), ("posting_id", False), ("model_version", False)),
+    "newest": (("run_started", True), ("run_id", False), ("score", False), ("posting_id", False)),
 }
-_QUEUE_SQL = (
-    "WITH q AS (SELECT p.posting_id, p.run_id, p.model_version, p.onet_code, p.score, p.major_group, p.predicted_at, "
-    "p.source, p.memory_key, j.title, j.body, COALESCE(r.started_at, p.predicted_at) AS run_started "
-    "FROM predictions p JOIN job_postings j ON j.id = p.posting_id "
-    "LEFT JOIN prediction_runs r ON r.run_id = p.run_id "
-    "WHERE p.rank = 1 AND (:flagged_only = 0 OR p.needs_review = TRUE) "
-    "AND (CAST(:search AS TEXT) IS NULL OR p.posting_id = CAST(:search AS TEXT) "
-    "  OR p.onet_code LIKE CAST(:search_code AS TEXT) ESCAPE '!' "
-    "  OR LOWER(COALESCE(j.title, '')) LIKE CAST(:search_title AS TEXT) ESCAPE '!') "
-    "AND (CAST(:run_id AS TEXT) IS NULL OR p.run_id = CAST(:run_id AS TEXT)) "
-    "AND (CAST(:major_group AS TEXT) IS NULL OR p.major_group = CAST(:major_group AS TEXT)) "
-    "AND (CAST(:model_version AS TEXT) IS NULL OR p.model_version = CAST(:model_version AS TEXT)) "
-    "AND (CAST(:score_min AS DOUBLE PRECISION) IS NULL OR p.score >= CAST(:score_min AS DOUBLE PRECISION)) "
-    "AND (CAST(:score_max AS DOUBLE PRECISION) IS NULL OR p.score < CAST(:score_max AS DOUBLE PRECISION)) "
-    "AND (CAST(:run_id AS TEXT) IS NOT NULL OR NOT EXISTS (SELECT 1 FROM predictions q "
-    "  WHERE q.posting_id = p.posting_id AND q.rank = 1 AND q.predicted_at > p.predicted_at)) "
-    "AND (CAST(:state AS TEXT) <> 'pending' OR NOT EXISTS (SELECT 1 FROM posting_labels l WHERE l.posting_id = p.posting_id)) "
-    "AND (CAST(:state AS TEXT) <> 'decided' OR EXISTS (SELECT 1 FROM posting_labels l WHERE l.posting_id = p.posting_id)) "
-    "AND (CAST(:memory_key AS TEXT) IS NULL OR p.memory_key = CAST(:memory_key AS TEXT))) "
-    "SELECT q.*, COUNT(*) OVER () AS total, "
-    "CASE WHEN q.memory_key IS NULL THEN 1 ELSE COUNT(*) OVER (PARTITION BY q.memory_key) END AS settles "
-    "FROM q ORDER BY {order} LIMIT :limit OFFSET :offset"
+_LATEST = (
+    "NOT EXISTS (SELECT 1 FROM predictions l WHERE l.posting_id = p.posting_id AND l.rank = 1 "
+    "AND l.predicted_at > p.predicted_at)"
 )
-_QUEUE = {name: sa.text(_QUEUE_SQL.format(order=order)) for name, order in QUEUE_ORDERS.items()}
+# A pass over the whole queue asks "is there a later top-1?" only of the postings that have more than
+# one (CTE multi: usually few, as the nightly codes each posting once), not of every row.
+_MULTI = "multi AS (SELECT posting_id FROM predictions WHERE rank = 1 GROUP BY posting_id HAVING COUNT(*) > 1)"
+_LATEST_OF_MULTI = f"(p.posting_id NOT IN (SELECT posting_id FROM multi) OR {_LATEST})"
+_DECIDED = "EXISTS (SELECT 1 FROM posting_labels d WHERE d.posting_id = p.posting_id)"
+_SEARCH = (
+    "(p.posting_id = :search OR p.onet_code LIKE :search_code ESCAPE '!' "
+    "OR LOWER(COALESCE(j.title, '')) LIKE :search_title ESCAPE '!')"
+)
+_PAGE_ROW = (
+    "SELECT p.posting_id, p.run_id, p.model_version, p.onet_code, p.score, p.major_group, p.predicted_at, p.source, "
+    "p.memory_key, j.title, j.body, {extra} FROM page "
+    "JOIN predictions p ON p.posting_id = page.posting_id AND p.model_version = page.model_version AND p.rank = 1 "
+    "JOIN job_postings j ON j.id = p.posting_id ORDER BY {order}"
+)
 _TOP = sa.text(
     "SELECT posting_id, model_version, rank, onet_code, onet_title, score, evidence, evidence_score, source "
     "FROM predictions WHERE posting_id IN :ids AND rank <= :k ORDER BY posting_id, model_version, rank"
@@ -122,6 +128,7 @@ class QueueFilter:
     order: str = "impact"  # see QUEUE_ORDERS
 
     def params(self) -> dict[str, Any]:
+        """The bind parameters of :meth:`where` (ValueError for an unknown state or order)."""
         if self.state not in QUEUE_STATES:
             raise ValueError(f"state must be one of {QUEUE_STATES}, not {self.state!r}")
         if self.order not in QUEUE_ORDERS:
@@ -129,14 +136,50 @@ class QueueFilter:
         search = (self.search or "").strip() or None
         pattern = _like_literal(search.lower()) if search else ""
         params = asdict(self)
-        del params["order"]
+        del params["order"], params["state"], params["flagged_only"]
         return {
             **params,
-            "flagged_only": int(self.flagged_only),
             "search": search,
             "search_code": pattern + "%",
             "search_title": "%" + "%".join(pattern.split()) + "%",
         }
+
+    def where(self, whole: bool = False) -> str:
+        """The WHERE clause over ``predictions p`` (and ``job_postings j`` when searching): only the
+        filters in use, so that each database plans the query it runs. ``whole``: for a pass over the
+        whole queue, in a statement that starts with :meth:`ctes` (the latest top-1 checked via multi)."""
+        params = self.params()
+        clauses = ["p.rank = 1"]
+        if self.flagged_only:
+            clauses.append("p.needs_review = TRUE")
+        if params["search"] is not None:
+            clauses.append(_SEARCH)
+        clauses.append("p.run_id = :run_id" if self.run_id is not None else _LATEST_OF_MULTI if whole else _LATEST)
+        for column in ("major_group", "model_version", "memory_key"):
+            if params[column] is not None:
+                clauses.append(f"p.{column} = :{column}")
+        if self.score_min is not None:
+            clauses.append("p.score >= :score_min")
+        if self.score_max is not None:
+            clauses.append("p.score < :score_max")
+        if self.state != "all":
+            clauses.append(("NOT " if self.state == "pending" else "") + _DECIDED)
+        return " AND ".join(clauses)
+
+    def ctes(self) -> str:
+        """The common table expressions a ``whole`` :meth:`source` needs ("name AS (...), " or "")."""
+        return f"{_MULTI}, " if self.run_id is None else ""
+
+    def source(self, columns: str, by_run: bool = False, whole: bool = False) -> str:
+        """``SELECT columns FROM`` the queue's rows (before ordering), joining only what is needed:
+        ``prediction_runs r`` (the rows of runs that have one when ``by_run``), ``job_postings j``;
+        ``whole``: see :meth:`where`."""
+        if by_run:
+            tables = "prediction_runs r JOIN predictions p ON p.run_id = r.run_id"
+        else:
+            tables = "predictions p" + (" LEFT JOIN prediction_runs r ON r.run_id = p.run_id" if "r." in columns else "")
+        posting = " JOIN job_postings j ON j.id = p.posting_id" if self.search and self.search.strip() else ""
+        return f"SELECT {columns} FROM {tables}{posting} WHERE {self.where(whole)}"
 
 
 def _like_literal(text: str) -> str:
@@ -178,17 +221,205 @@ def read_reviewed_labels(engine: Engine) -> pd.DataFrame:
     return frame.fillna("").astype(str).reset_index(drop=True)
 
 
-def review_queue(engine: Engine, filters: QueueFilter, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """A page of the review queue in ``filters.order`` and the number of rows in the whole queue.
-    Each row says how many rows of the queue share its memory key (``settles``: what one decision
-    on it, applied to all of them, settles)."""
-    params = {**filters.params(), "limit": limit, "offset": offset}
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of the queue: its rows, the number of rows in the whole queue (None when not counted),
+    and the cursors of the pages before and after it (None: there is none)."""
+
+    rows: list[dict[str, Any]]
+    total: int | None
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def encode_cursor(order: str, row: dict[str, Any]) -> str:
+    """The cursor of a row: its sort key in ``order``, as URL-safe text."""
+    key = [row[column] for column, _ in QUEUE_ORDERS[order]]
+    return base64.urlsafe_b64encode(json.dumps([order, *key], separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(order: str, cursor: str) -> list[Any]:
+    """The sort key a cursor holds; ValueError when it is not a cursor of ``order``."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a queue cursor") from exc
+    columns = QUEUE_ORDERS[order]
+    if not isinstance(value, list) or len(value) != len(columns) + 1 or value[0] != order:
+        raise ValueError(f"not a cursor of the {order!r} order")
+    for (column, _), item in zip(columns, value[1:]):
+        expected = (int,) if column == "settles" else (int, float) if column == "score" else (str,)
+        if not isinstance(item, expected) or isinstance(item, bool):
+            raise ValueError("not a queue cursor")
+    return value[1:]
+
+
+def _keyset(order: str, forward: bool, names: dict[str, str] | None = None) -> str:
+    """Rows strictly after (``forward``) or before the cursor ``:c0, :c1, ...`` in ``order``:
+    (k0 beyond c0) OR (k0 = c0 AND k1 beyond c1) OR ...; ``names`` maps a sort key to its SQL."""
+    terms, equal = [], []
+    for i, (column, descending) in enumerate(QUEUE_ORDERS[order]):
+        name = (names or {}).get(column, column)
+        beyond = "<" if descending == forward else ">"
+        terms.append("(" + " AND ".join([*equal, f"{name} {beyond} :c{i}"]) + ")")
+        equal.append(f"{name} = :c{i}")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _order_by(order: str, forward: bool = True, names: dict[str, str] | None = None) -> str:
+    return ", ".join(f"{(names or {}).get(c, c)} {'DESC' if d == forward else 'ASC'}" for c, d in QUEUE_ORDERS[order])
+
+
+# "newest" walks the runs newest first and each run's rows in order (ix_prediction_runs_started, then
+# ix_predictions_run_order), so a page reads about its own rows: when every prediction's run has its
+# prediction_runs row (the pipeline writes it first). A run without one sorts by its predictions'
+# predicted_at; then the page falls back to sorting the whole queue.
+_BY_RUN = {"run_started": "r.started_at", "run_id": "r.run_id", "score": "p.score", "posting_id": "p.posting_id"}
+_RUN_IDS = (
+    "WITH RECURSIVE ids (run_id) AS (SELECT MIN(run_id) FROM predictions UNION ALL "
+    "SELECT (SELECT MIN(n.run_id) FROM predictions n WHERE n.run_id > ids.run_id) FROM ids WHERE ids.run_id IS NOT NULL) "
+)
+_RUNLESS = sa.text(
+    _RUN_IDS + "SELECT COUNT(*) FROM ids WHERE ids.run_id IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM prediction_runs r WHERE r.run_id = ids.run_id)"
+)
+
+
+def _page_sql(filters: QueueFilter, cursor: bool, forward: bool, offset: bool, by_run: bool, count: bool) -> str:
+    """The statement of one page: the keys of its rows (CTE page), then their columns and text; with
+    ``count``, each row carries the number of rows in the whole queue (``total``)."""
+    order = filters.order
+    tail = f" LIMIT :limit{' OFFSET :offset' if offset else ''}"
+    if order == "impact":
+        where = f" WHERE {_keyset(order, forward)}" if cursor else ""
+        ctes = (
+            f"{filters.ctes()}q AS ({filters.source('p.posting_id, p.model_version, p.score, p.memory_key', whole=True)}), "
+            "k AS (SELECT memory_key, COUNT(*) AS n FROM q WHERE memory_key IS NOT NULL GROUP BY memory_key), "
+            "s AS (SELECT q.posting_id, q.model_version, q.score, COALESCE(q.memory_key, '') AS okey, "
+            "COALESCE(k.n, 1) AS settles FROM q LEFT JOIN k ON k.memory_key = q.memory_key), "
+            f"page AS (SELECT * FROM s{where} ORDER BY {_order_by(order, forward)}{tail})"
+        )
+        extra = "page.settles, page.okey" + (", (SELECT COUNT(*) FROM q) AS total" if count else "")
+    elif by_run:
+        seek = f" AND r.started_at {'<=' if forward else '>='} :c0 AND {_keyset(order, forward, _BY_RUN)}" if cursor else ""
+        source = filters.source("p.posting_id, p.model_version, p.score, r.run_id, r.started_at AS run_started", by_run=True)
+        ctes = f"page AS ({source}{seek} ORDER BY {_order_by(order, forward, _BY_RUN)}{tail})"
+        extra = "page.run_started"
+    else:
+        where = f" WHERE {_keyset(order, forward)}" if cursor else ""
+        columns = "p.posting_id, p.model_version, p.score, p.run_id, COALESCE(r.started_at, p.predicted_at) AS run_started"
+        ctes = (
+            f"{filters.ctes()}q AS ({filters.source(columns, whole=True)}), "
+            f"page AS (SELECT * FROM q{where} ORDER BY {_order_by(order, forward)}{tail})"
+        )
+        extra = "page.run_started"
+    page_order = ", ".join(f"page.{c} {'DESC' if d == forward else 'ASC'}" for c, d in QUEUE_ORDERS[order])
+    return f"WITH {ctes} " + _PAGE_ROW.format(extra=extra, order=page_order)
+
+
+#: "newest" counts the rows sharing each memory key on its page up to this many (reading more would
+#: cost a page of the head key tens of thousands of rows): what "apply to all" can decide at once (the
+#: group it lists, :func:`pending_group`, is at most this long). ``settles_capped``: there are more.
+SETTLES_CAP = 500
+
+
+def _settles_of_keys(conn: Connection, filters: QueueFilter, params: dict[str, Any], keys: list[str]) -> dict[str, int]:
+    """How many rows of the queue have each of ``keys``, up to SETTLES_CAP + 1 (the "newest" order's ``settles``)."""
+    sql = sa.text(f"SELECT COUNT(*) FROM ({filters.source('1 AS one')} AND p.memory_key = :key LIMIT :cap) q")
+    return {key: int(conn.execute(sql, {**params, "key": key, "cap": SETTLES_CAP + 1}).scalar()) for key in keys}
+
+
+def count_queue(engine: Engine, filters: QueueFilter) -> int:
+    """The number of rows in the whole queue (one pass over it: the pages ask on their first page only)."""
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(_QUEUE[filters.order], params)]
-    total = int(rows[0]["total"]) if rows else 0
-    for row in rows:
-        del row["total"], row["run_started"]
-    return rows, total
+        sql = f"WITH {filters.ctes()}q AS ({filters.source('1 AS one', whole=True)}) SELECT COUNT(*) FROM q"
+        return int(conn.execute(sa.text(sql), filters.params()).scalar())
+
+
+def _fetch(
+    engine: Engine,
+    filters: QueueFilter,
+    limit: int,
+    cursor: list[Any] | None,
+    forward: bool,
+    offset: int = 0,
+    count: bool = False,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """(rows in page order, the number of rows in the queue when ``count``, else None)."""
+    params = {**filters.params(), "limit": limit, **({"offset": offset} if offset else {})}
+    params |= {f"c{i}": value for i, value in enumerate(cursor or [])}
+    with engine.connect() as conn:
+        by_run = filters.order == "newest" and not conn.execute(_RUNLESS).scalar()
+        sql = _page_sql(filters, cursor is not None, forward, bool(offset), by_run, count and filters.order == "impact")
+        rows = [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+        if filters.order == "newest":
+            keys = sorted({r["memory_key"] for r in rows if r["memory_key"] is not None})
+            settles = _settles_of_keys(conn, filters, filters.params(), keys) if keys else {}
+            for row in rows:
+                found = settles.get(row["memory_key"], 1) if row["memory_key"] is not None else 1
+                row["settles"], row["settles_capped"] = min(found, SETTLES_CAP), found > SETTLES_CAP
+    total = int(rows[0]["total"]) if rows and "total" in rows[0] else None
+    if count and total is None:
+        total = 0 if not rows and cursor is None and not offset else count_queue(engine, filters)
+    return (rows if forward else rows[::-1]), total
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {"settles_capped": False} | {k: v for k, v in row.items() if k not in ("okey", "run_started", "total")}
+
+
+def queue_page(
+    engine: Engine,
+    filters: QueueFilter,
+    limit: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    count: bool = True,
+) -> QueuePage:
+    """A page of the queue in ``filters.order``: the first one, the one after the cursor ``after``,
+    or the one before the cursor ``before``; with the number of rows in the whole queue when
+    ``count``. Each row says how many rows of the queue share its memory key (``settles``: what one
+    decision on it, applied to all of them, settles; in the "newest" order at most SETTLES_CAP, and
+    ``settles_capped`` when there are more). ValueError for a cursor of another order."""
+    if after is not None and before is not None:
+        raise ValueError("a page is after a cursor or before one, not both")
+    cursor = decode_cursor(filters.order, after or before) if (after or before) else None
+    rows, total = _fetch(engine, filters, limit + 1, cursor, forward=before is None, count=count and before is None)
+    more = len(rows) > limit
+    if before is not None:
+        if not more:  # the first page (rows were decided since: it may have changed); start there
+            return queue_page(engine, filters, limit, count=count)
+        rows = rows[1:]
+    else:
+        rows = rows[:limit]
+    has_next = more if before is None else True
+    has_prev = after is not None or before is not None
+    if count and total is None:
+        total = count_queue(engine, filters)
+    return QueuePage(
+        rows=[_public(r) for r in rows],
+        total=total,
+        next_cursor=encode_cursor(filters.order, rows[-1]) if rows and has_next else None,
+        prev_cursor=encode_cursor(filters.order, rows[0]) if rows and has_prev else None,
+    )
+
+
+def cursor_at(engine: Engine, filters: QueueFilter, offset: int) -> str | None:
+    """The cursor after the first ``offset`` rows of the queue (None: the start, or past the end): the
+    way from a page number (an old link) to the keyset, found once by OFFSET."""
+    if offset <= 0:
+        return None
+    rows, _ = _fetch(engine, filters, 1, None, True, offset - 1)
+    return encode_cursor(filters.order, rows[0]) if rows else None
+
+
+def review_queue(engine: Engine, filters: QueueFilter, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Rows ``offset`` .. ``offset + limit`` of the queue (see :func:`queue_page`) and the number of rows
+    in the whole queue (0 when the page is empty). By OFFSET: for small queues and tests; the pages
+    and the export use :func:`queue_page`."""
+    rows, total = _fetch(engine, filters, limit, None, True, offset, count=True)
+    return [_public(r) for r in rows], (total or 0) if rows else 0
 
 
 def pending_group(engine: Engine, posting_id: str, limit: int = 500) -> list[dict[str, Any]]:

@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
 CREATE UNIQUE INDEX IF NOT EXISTS ux_model_versions_one_champion
     ON model_versions (status) WHERE status = 'champion';
 
--- One row per classify run: the reconciliation rows_read = rows_predicted + rows_rejected.
--- run_id is deterministic: '<interval start>/<interval end>/<model version>'.
+-- One row per classify run: the reconciliation rows_read = rows_predicted + rows_rejected + rows_skipped.
+-- run_id is deterministic: '<interval start>/<interval end>/<model version>'. A posting is coded once
+-- per model version: rows_skipped counts the interval's postings that another run of the same model
+-- version (a manual run whose interval overlaps this one) had already predicted or rejected.
 CREATE TABLE IF NOT EXISTS prediction_runs (
     run_id          TEXT PRIMARY KEY,
     interval_start  TEXT NOT NULL,
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS prediction_runs (
     rows_read       INTEGER,
     rows_predicted  INTEGER,
     rows_rejected   INTEGER,
+    rows_skipped    INTEGER,
     status          TEXT NOT NULL
                     CHECK (status IN ('running', 'success', 'mismatch', 'failed')),
     detail          TEXT,
@@ -61,6 +64,7 @@ CREATE TABLE IF NOT EXISTS prediction_runs (
 );
 
 CREATE INDEX IF NOT EXISTS ix_prediction_runs_interval ON prediction_runs (interval_start, interval_end);
+ALTER TABLE prediction_runs ADD COLUMN rows_skipped INTEGER;
 
 -- Top-k predictions. A re-run of an interval replaces its own rows (same key, same bytes).
 CREATE TABLE IF NOT EXISTS predictions (
@@ -110,6 +114,14 @@ CREATE INDEX IF NOT EXISTS ix_predictions_top1 ON predictions (rank, posting_id,
 CREATE INDEX IF NOT EXISTS ix_predictions_review ON predictions (rank, needs_review, score);
 -- The review queue's order: how many pending postings share a posting's memory key.
 CREATE INDEX IF NOT EXISTS ix_predictions_memory_key ON predictions (memory_key, rank);
+-- The review pages (jobclass.store.labels, paged by keyset): the queue's rows and what one decision
+-- settles per memory key, read from the index alone; the "newest" order walks the runs newest first
+-- and each run's rows in order, so that a page reads about its own rows.
+CREATE INDEX IF NOT EXISTS ix_predictions_queue
+    ON predictions (rank, needs_review, memory_key, score, posting_id, model_version, predicted_at);
+CREATE INDEX IF NOT EXISTS ix_predictions_run_order
+    ON predictions (run_id, rank, score, posting_id, model_version, predicted_at);
+CREATE INDEX IF NOT EXISTS ix_prediction_runs_started ON prediction_runs (started_at DESC, run_id);
 
 -- Postings a run could not predict, with a reason code (see jobclass.pipeline.validation).
 CREATE TABLE IF NOT EXISTS rejected_postings (

@@ -131,8 +131,40 @@ ALLOWED = {
     ("jobclass/store/runs.py", "id_where"): "from _range_filter: constant column names and bind parameters",
     ("jobclass/store/runs.py", "column"): "_range_filter's column: only ever the literals 'posting_id' or 'id'",
     ("jobclass/store/runs.py", "c"): "_range_filter's conditions: '<column> >= :id_from' / '< :id_to'",
+    ("jobclass/store/runs.py", "_CODED_HERE"): "module constant: 'coded by this run' with bind parameters",
+    ("jobclass/store/runs.py", "_CODED_ELSEWHERE"): "module constant: 'coded by another run of the model' with bind parameters",
+    ("jobclass/store/runs.py", "in_chunk"): "a constant local fragment with bind parameters and _range_filter's id_where",
+    ("jobclass/store/postings.py", "SQLITE_BUSY_TIMEOUT_MS"): "module int constant (PRAGMA takes no bind parameters)",
+    ("jobclass/store/run_stats.py", "i"): "a bin index from range(bins): an int, and the bind name :edge_<int>",
+    ("jobclass/store/run_stats.py", "score_bin"): "the CASE built above from those ints and bind names only",
+    ("jobclass/store/labels.py", '_LATEST'): 'module constant: the latest-top-1 condition (no values)',
+    ("jobclass/store/labels.py", '_RUN_IDS'): 'module constant: the recursive CTE over run ids (no values)',
+    ("jobclass/store/labels.py", "' OFFSET :offset' if offset else ''"): 'a literal with a bind parameter, or nothing',
+    ("jobclass/store/labels.py", 'columns'): "the select list: literal column lists written in labels.py, never a caller's text",
+    ("jobclass/store/labels.py", 'tables'): "source()'s FROM: one of two literal join clauses",
+    ("jobclass/store/labels.py", 'posting'): "source()'s optional literal JOIN of job_postings",
+    ("jobclass/store/labels.py", 'self.where(whole)'): 'QueueFilter.where: literal conditions with bind parameters (:search, :run_id, ...)',
+    ("jobclass/store/labels.py", 'filters.ctes()'): 'QueueFilter.ctes: the literal CTE _MULTI, or nothing',
+    ("jobclass/store/labels.py", "filters.source('p.posting_id, p.model_version, p.score, p.memory_key', whole=True)"): 'QueueFilter.source with a literal column list',
+    ("jobclass/store/labels.py", "filters.source('1 AS one')"): 'QueueFilter.source with a literal column list',
+    ("jobclass/store/labels.py", "filters.source('1 AS one', whole=True)"): 'QueueFilter.source with a literal column list',
+    ("jobclass/store/labels.py", 'filters.source(columns, whole=True)'): 'QueueFilter.source with the literal column list above it',
+    ("jobclass/store/labels.py", 'where'): 'a keyset condition from _keyset (constant column names, bind parameters :c0..), or nothing',
+    ("jobclass/store/labels.py", '_order_by(order, forward)'): "ORDER BY from QUEUE_ORDERS' constant columns (order is checked against QUEUE_ORDERS)",
+    ("jobclass/store/labels.py", '_order_by(order, forward, _BY_RUN)'): 'the same, with the constant column names of _BY_RUN',
+    ("jobclass/store/labels.py", 'tail'): 'LIMIT :limit with an optional OFFSET :offset: bind parameters only',
+    ("jobclass/store/labels.py", 'name'): '_keyset: a sort column from QUEUE_ORDERS or _BY_RUN (constants)',
+    ("jobclass/store/labels.py", 'i'): '_keyset: the int position of a sort key, in the bind name :c<i>',
+    ("jobclass/store/labels.py", '_keyset(order, forward)'): 'the keyset condition: constant column names, bind parameters :c0..',
+    ("jobclass/store/labels.py", '_keyset(order, forward, _BY_RUN)'): "the same, with _BY_RUN's constant column names",
+    ("jobclass/store/labels.py", 'source'): 'QueueFilter.source with a literal column list (the by-run page)',
+    ("jobclass/store/labels.py", 'seek'): 'the literal by-run seek condition with bind parameters, or nothing',
+    ("jobclass/store/labels.py", "'<=' if forward else '>='"): 'one of two literal operators',
 }
-MODULE_CONSTANTS = {"SQLITE_BUSY_TIMEOUT_MS", "_SELECT", "_IN_INTERVAL", "PREDICTION_TABLE_COLUMNS"}
+MODULE_CONSTANTS = {
+    "SQLITE_BUSY_TIMEOUT_MS", "_SELECT", "_IN_INTERVAL", "PREDICTION_TABLE_COLUMNS", "_CODED_HERE", "_CODED_ELSEWHERE",
+    "_LATEST", "_RUN_IDS",
+}
 
 
 def _literal_text(node: ast.AST) -> str:

@@ -8,6 +8,7 @@ and a cookie session needs the CSRF header (:mod:`jobclass.airflow.api.auth`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import lru_cache
 from importlib import resources
@@ -26,6 +27,7 @@ router = APIRouter()
 
 PAGE_SIZE = 10
 MAX_PAGE_NUMBER = 10_000
+MAX_CURSOR = 2_000
 STATIC_FILES = {
     "review.js": "text/javascript; charset=utf-8",
     "memory.js": "text/javascript; charset=utf-8",
@@ -117,16 +119,39 @@ def _entries(engine: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _page_context(request: Request, engine: Any, filters: Any, page: int, notice: str) -> dict[str, Any]:
-    from jobclass.pipeline.review import SCORE_BANDS, major_groups, title_of
-    from jobclass.store.labels import QUEUE_STATES, review_model_versions, review_queue, review_runs
+def _queue_page(engine: Any, filters: Any, position: dict[str, Any]) -> tuple[Any, int]:
+    """(the page, its number) at ``position``: the cursor after which (``after``) or before which
+    (``before``) it lies, else page ``page`` (an old link: found once by OFFSET, then by cursor). The
+    queue is counted on the first page only; the links pass the count on (``total``)."""
+    from jobclass.store.labels import cursor_at, queue_page
 
-    rows, total = review_queue(engine, filters, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    page, after, before, total = position["page"], position["after"], position["before"], position["total"]
+    if not (after or before) and page > 1:
+        after = cursor_at(engine, filters, (page - 1) * PAGE_SIZE)
+    try:
+        found = queue_page(engine, filters, PAGE_SIZE, after=after or None, before=before or None, count=total is None)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if found.prev_cursor is None:
+        page = 1
+    if total is not None:
+        found = dataclasses.replace(found, total=total)
+    return found, page
+
+
+def _page_context(request: Request, engine: Any, filters: Any, position: dict[str, Any], notice: str) -> dict[str, Any]:
+    from jobclass.pipeline.review import SCORE_BANDS, major_groups, title_of
+    from jobclass.store.labels import QUEUE_STATES, review_model_versions, review_runs
+
+    found, page = _queue_page(engine, filters, position)
+    total = max(found.total or 0, (page - 1) * PAGE_SIZE + len(found.rows))
     return {
-        "entries": _entries(engine, rows),
+        "entries": _entries(engine, found.rows),
         "total": total,
         "page": page,
-        "pages": max(1, math.ceil(total / PAGE_SIZE)),
+        "pages": max(page, math.ceil(total / PAGE_SIZE)),
+        "prev_cursor": found.prev_cursor,
+        "next_cursor": found.next_cursor,
         "runs": review_runs(engine),
         "model_versions": review_model_versions(engine),
         "groups": major_groups(),
@@ -151,6 +176,9 @@ def review_page(
     q: str | None = Query(None, max_length=200),
     order: str = Query("impact", max_length=10),
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
+    after: str | None = Query(None, max_length=MAX_CURSOR),
+    before: str | None = Query(None, max_length=MAX_CURSOR),
+    total: int | None = Query(None, ge=0),
     dag_id: str | None = Query(None, max_length=250),
     dag_run_id: str | None = Query(None, max_length=250),
     app_state: ApiState = Depends(api_state),
@@ -158,7 +186,8 @@ def review_page(
     """The review queue: the postings flagged for review, by default those one decision settles
     most of first (postings sharing a title), then the least certain."""
     selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q, "order": order}
-    return _page(request, app_state, "review", selected, page, dag_id, dag_run_id)
+    position = {"page": page, "after": after, "before": before, "total": total}
+    return _page(request, app_state, "review", selected, position, dag_id, dag_run_id)
 
 
 @router.get("/predictions", response_class=HTMLResponse, include_in_schema=False)
@@ -172,6 +201,9 @@ def predictions_page(
     q: str | None = Query(None, max_length=200),
     order: str = Query("newest", max_length=10),
     page: int = Query(1, ge=1, le=MAX_PAGE_NUMBER),
+    after: str | None = Query(None, max_length=MAX_CURSOR),
+    before: str | None = Query(None, max_length=MAX_CURSOR),
+    total: int | None = Query(None, ge=0),
     dag_id: str | None = Query(None, max_length=250),
     dag_run_id: str | None = Query(None, max_length=250),
     app_state: ApiState = Depends(api_state),
@@ -179,7 +211,8 @@ def predictions_page(
     """The predictions browser: every stored posting's latest predictions, searchable by posting id,
     code (or its prefix) and title words; the same cards and actions as the review queue."""
     selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q, "order": order}
-    return _page(request, app_state, "predictions", selected, page, dag_id, dag_run_id)
+    position = {"page": page, "after": after, "before": before, "total": total}
+    return _page(request, app_state, "predictions", selected, position, dag_id, dag_run_id)
 
 
 PAGES = {"review": "Review queue", "predictions": "Predictions"}
@@ -190,7 +223,7 @@ def _page(
     app_state: ApiState,
     path: str,
     selected: dict[str, Any],
-    page: int,
+    position: dict[str, Any],
     dag_id: str | None,
     dag_run_id: str | None,
 ) -> HTMLResponse:
@@ -210,7 +243,7 @@ def _page(
         filters.params()
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    context = _page_context(request, engine, filters, page, notice)
+    context = _page_context(request, engine, filters, position, notice)
     selected = {k: v or "" for k, v in selected.items()}
     html = _templates().get_template("review.html").render(**context, selected=selected, path=path, heading=PAGES[path])
     return HTMLResponse(html, headers=PAGE_HEADERS)

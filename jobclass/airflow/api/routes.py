@@ -37,11 +37,11 @@ def health() -> dict[str, str]:
 @router.post("/predict", response_model=PredictResponse)
 async def predict(request: PredictRequest, state: ApiState = Depends(api_state)) -> PredictResponse:
     champion = await run_in_threadpool(lambda: read_champion(state.engine()))
-    classifier = state.warmer.get(champion.version, champion.path)  # 503 "model warming" until it is loaded
+    # The champion's classifier, or (while a newly promoted one warms) the previous champion's; 503
+    # "model warming" only when none is loaded yet. The answer names the version that made it.
+    version, classifier = state.warmer.get(champion.version, champion.path)
     ranked = await state.slots.run(lambda: classifier.predict(request.title, request.body, top_k=request.top_k))
-    return PredictResponse(
-        model_version=champion.version, predictions=[PredictionOut.model_validate(p.as_dict()) for p in ranked]
-    )
+    return PredictResponse(model_version=version, predictions=[PredictionOut.model_validate(p.as_dict()) for p in ranked])
 
 
 @router.get("/models", response_model=ModelsPage)

@@ -55,7 +55,10 @@ class PredictionOut(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    model_version: str
+    model_version: str = Field(
+        description="The version that made these predictions: the champion, or the previous champion while a "
+        "newly promoted one warms up."
+    )
     predictions: list[PredictionOut]
 
 
