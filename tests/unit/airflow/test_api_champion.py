@@ -92,6 +92,7 @@ def test_after_a_promotion_the_previous_champion_serves_until_the_new_one_is_war
     _wait(lambda: warmer.ready_version == "v1")
     for _ in range(3):  # v2 promoted: loading, v1 answers meanwhile (no 503)
         assert warmer.get("v2", "/b/v2") == ("v1", "classifier from /b/v1")
+    _wait(lambda: len(calls) >= 2)  # the background load has started (its thread may not have run yet)
     assert calls == ["/b/v1", "/b/v2"]  # one load of v2, in the background
     gates["/b/v2"].set()
     _wait(lambda: warmer.ready_version == "v2")
