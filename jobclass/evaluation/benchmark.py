@@ -36,3 +36,14 @@ def make_benchmark(name: str, frame: pd.DataFrame) -> Benchmark:
     frame = frame[columns].reset_index(drop=True)
     hashed = BENCHMARK_COLUMNS + (["also_ok"] if "also_ok" in frame.columns else [])
     return Benchmark(name=name, frame=frame, content_hash=frame_hash(frame, hashed))
+
+
+def read_keyed_csv(path, columns, key: str) -> pd.DataFrame:
+    """A vendored CSV as text (no NaN), checked: every column of ``columns`` present and ``key`` unique."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = set(columns) - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    if frame[key].duplicated().any():
+        raise ValueError(f"{path}: duplicate {key}s {frame.loc[frame[key].duplicated(), key].tolist()[:5]}")
+    return frame

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from jobclass.evaluation.benchmark import Benchmark, make_benchmark
+from jobclass.evaluation.benchmark import Benchmark, make_benchmark, read_keyed_csv
 from jobclass.paths import RESOURCES_DIR
 
 if TYPE_CHECKING:
@@ -47,12 +47,7 @@ def major_group(code: str) -> str:
 
 def read_commercial_titles(path: Path = SLICE_PATH) -> pd.DataFrame:
     """The vendored slice, columns :data:`SLICE_COLUMNS` (``cases`` int, ``share`` float)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = set(SLICE_COLUMNS) - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
-    if frame["id"].duplicated().any():
-        raise ValueError(f"{path}: duplicate ids {frame.loc[frame['id'].duplicated(), 'id'].tolist()[:5]}")
+    frame = read_keyed_csv(path, SLICE_COLUMNS, "id")
     return frame[SLICE_COLUMNS].assign(cases=frame["cases"].astype(int), share=frame["share"].astype(float))
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from jobclass.evaluation.benchmark import Benchmark, make_benchmark
+from jobclass.evaluation.benchmark import Benchmark, make_benchmark, read_keyed_csv
 from jobclass.hashing import bucket
 from jobclass.model.cleaning import repair_text, split_sentences
 from jobclass.onet.taxonomy import Taxonomy
@@ -51,13 +51,7 @@ def _demo_postings() -> pd.DataFrame:
 
 def read_labels(path=LABELS_PATH) -> pd.DataFrame:
     """The coders' labels: one row per posting, ``also_ok`` as ``;``-separated codes."""
-    labels = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = set(LABEL_COLUMNS) - set(labels.columns)
-    if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
-    if labels["posting_id"].duplicated().any():
-        raise ValueError(f"{path}: duplicate posting ids {labels.loc[labels['posting_id'].duplicated(), 'posting_id'].tolist()}")
-    return labels
+    return read_keyed_csv(path, LABEL_COLUMNS, "posting_id")
 
 
 def stream_labels() -> pd.DataFrame:
