@@ -9,5 +9,8 @@ JOBCLASS_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$JOBCLASS_REPO/.venv/bin:$PATH" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export JOBCLASS_HOME="${JOBCLASS_HOME:-$JOBCLASS_REPO/data}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$JOBCLASS_HOME/airflow}"
+# Task processes report their state to the api-server's execution API, by default on port 8080:
+# follow the UI's port when AIRFLOW__API__PORT moves it, or every task fails on "connection refused".
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:${AIRFLOW__API__PORT:-8080}/execution/}"
 mkdir -p "$AIRFLOW_HOME"
 "$JOBCLASS_REPO/.venv/bin/python" -m jobclass.airflow.local_config "$AIRFLOW_HOME" "$JOBCLASS_REPO"

@@ -67,8 +67,10 @@ def _hidden_states_module():
             super().__init__()
             self.transformer = transformer
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001 - traced tensors
-            out = self.transformer(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        def forward(self, input_ids, attention_mask, token_type_ids=None):  # noqa: ANN001 - traced tensors
+            # MPNet and RoBERTa-style tokenizers give no token_type_ids: the graph then takes two inputs.
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            out = self.transformer(input_ids=input_ids, attention_mask=attention_mask, **extra)
             return out.last_hidden_state
 
     return HiddenStates
@@ -93,7 +95,7 @@ def export_onnx(encoder_dir: str | Path, out_dir: str | Path, quantize: bool = T
     model = _hidden_states_module()(AutoModel.from_pretrained(str(encoder_dir), local_files_only=True)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True)
     sample = tokenizer(["an example job title", "a longer example of a posting body"], padding=True, return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     dynamic = {name: {0: "batch", 1: "tokens"} for name in names}
     dynamic["last_hidden_state"] = {0: "batch", 1: "tokens"}
     with torch.no_grad():

@@ -35,10 +35,13 @@ log = logging.getLogger(__name__)
 Settings = TypeVar("Settings", bound=FinetuneSettings)
 
 
-def finetune(config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy) -> tuple[SentenceTransformer, dict[str, float]]:
-    """The base encoder, fine-tuned with ``config``'s objective (proxy softmax or MNRL), and its
-    metrics; untouched (and no metrics) when ``config.finetune`` is off."""
-    encoder = load_encoder(base_encoder_dir(config.base_encoder), device=config.device)
+def finetune(
+    config: TrainConfig, corpus: pd.DataFrame, taxonomy: Taxonomy, start: SentenceTransformer | None = None
+) -> tuple[SentenceTransformer, dict[str, float]]:
+    """The base encoder (or ``start``, fine-tuned in place: a distilled student, say), fine-tuned
+    with ``config``'s objective (proxy softmax or MNRL), and its metrics; untouched (and no
+    metrics) when ``config.finetune`` is off."""
+    encoder = start if start is not None else load_encoder(base_encoder_dir(config.base_encoder), device=config.device)
     if not config.finetune:
         return encoder, {}
     if config.finetune_objective not in OBJECTIVES:

@@ -56,7 +56,7 @@ def test_the_report_of_a_drifted_run(client, engine):
     html = response.text
     tiles = dict(re.findall(r"<b>([^<]+)</b><span>([^<(]+)", html))
     assert {v.strip(): k for k, v in tiles.items()} == {
-        "rows read": "6", "predicted": "4", "rejected": "2", "need review": "75.0%"
+        "rows read": "6", "predicted": "4", "rejected": "2", "already coded by another run": "0", "need review": "75.0%"
     }
     assert "(trailing 33.3%)" in html  # the baseline's review share
     assert "<td>empty_text</td><td>2</td>" in html

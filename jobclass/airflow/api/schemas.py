@@ -79,7 +79,7 @@ class ModelsPage(BaseModel):
 
 
 class RunOut(BaseModel):
-    """A row of ``prediction_runs``."""
+    """A row of ``prediction_runs``: rows_read = rows_predicted + rows_rejected + rows_skipped."""
 
     run_id: str
     interval_start: str
@@ -90,6 +90,9 @@ class RunOut(BaseModel):
     rows_read: int | None
     rows_predicted: int | None
     rows_rejected: int | None
+    rows_skipped: int | None = Field(
+        None, description="Postings already coded by another run of the same model version: not coded twice."
+    )
     status: str
     detail: str | None
     started_at: str
