@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobclass.training.config import TrainConfig
     from jobclass.training.dataset import training_corpus
     from jobclass.training.distill import DistillSettings, align_to, distillation_texts, fit_distillation, reduce_to
-    from jobclass.training.finetune import finetune, finetune_to_dir, proxy_training_rows
+    from jobclass.training.finetune import finetune_to_dir, proxy_training_rows
     from jobclass.training.title_sources import benchmark_title_keys
     from jobclass.training.train import train_model
 
@@ -182,11 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             TrainConfig(), name=f"distilled-tuned-mpnet-{args.teacher_steps}", show_progress=False,
             checkpoint_dir=str(work / f"student-ft-{args.teacher_steps}.ckpt"),
         )
-        corpus = training_corpus(tuned_config, taxonomy)
-        tuned, finetune_metrics = finetune(tuned_config, corpus, taxonomy, start=load_encoder(student_dir))
-        tuned_dir = work / f"student-ft-mpnet-{args.teacher_steps}"
-        tuned.save(str(tuned_dir))
-        (tuned_dir / "finetune_metrics.json").write_text(json.dumps(finetune_metrics))
+        tuned_dir, _ = finetune_to_dir(
+            tuned_config, work / f"student-ft-mpnet-{args.teacher_steps}", taxonomy, start=load_encoder(student_dir)
+        )
         classifier = train_model(tuned_config, taxonomy, encoder_path=tuned_dir)
         save_bundle(classifier, work / f"bundle-student-ft-{args.teacher_steps}")
         done(f"student-finetuned-{args.teacher_steps}", summary(classifier, taxonomy, time.perf_counter() - started))

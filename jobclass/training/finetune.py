@@ -53,12 +53,17 @@ def finetune(
 
 
 def finetune_to_dir(
-    config: TrainConfig, out_dir: str | Path, taxonomy: Taxonomy | None = None, labelled: pd.DataFrame | None = None
+    config: TrainConfig,
+    out_dir: str | Path,
+    taxonomy: Taxonomy | None = None,
+    labelled: pd.DataFrame | None = None,
+    start: SentenceTransformer | None = None,
 ) -> tuple[Path, dict[str, float]]:
-    """Fine-tune and save the encoder (and ``finetune_metrics.json``) to ``out_dir``: the first half
-    of a two-step retrain; :func:`jobclass.training.train.train_model` takes the directory."""
+    """Fine-tune (the base encoder, or ``start``) and save the encoder (and ``finetune_metrics.json``)
+    to ``out_dir``: the first half of a two-step retrain; :func:`jobclass.training.train.train_model`
+    takes the directory."""
     taxonomy = taxonomy or load_taxonomy()
-    encoder, metrics = finetune(config, training_corpus(config, taxonomy, labelled), taxonomy)
+    encoder, metrics = finetune(config, training_corpus(config, taxonomy, labelled), taxonomy, start=start)
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
