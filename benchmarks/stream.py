@@ -21,13 +21,17 @@ plays the reviewer, and nothing here trains the model that ships.
 Arms, at each budget:
 
 - ``memory``: today's product: the memory on, the queue in its default order (what one decision
-  settles, then the least certain first);
+  settles, then the least certain first), and the model's review threshold refitted each night on
+  the postings reviewed so far (``--no-threshold-refit``: the bundle's throughout);
 - ``baseline``: the behaviour before the memory: no memory, the queue newest run first.
 
 Reported per arm: the share of the stream coded automatically (not flagged for review), its strict
 and lenient precision against the gold, the decisions spent, the postings left pending, and the
 curve night by night. ``--bulk``: the reviewer applies each decision to every pending posting that
 shares the title (one decision, N labels): the labels' own precision against the gold is reported.
+The bundle's review threshold was fitted on the benchmark postings, which are part of this stream:
+``--bundle-threshold 1.01`` replaces it, so that the model accepts nothing until the refit on the
+simulated reviewer's decisions (out-of-sample: each night's threshold is fitted on earlier nights).
 The model's predictions are computed once per posting (the int8 encoder, as the nightly runs) and
 served to the pipeline by ``PrecomputedModel``; everything after the model runs for real.
 """
@@ -56,6 +60,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 log = logging.getLogger("stream")
 
 REVIEWER = "simulated-reviewer"
+#: The nightly backlog step's lookback (jobclass.pipeline.backlog), in days of publication dates.
+BACKLOG_DAYS = 30
 
 
 # -- the gold and the stream --------------------------------------------------------------------
@@ -128,6 +134,7 @@ class Arm:
     order: str
     budget: float
     bulk: bool = False
+    backlog: bool = True
 
 
 @dataclass
@@ -249,10 +256,23 @@ def score(frame: pd.DataFrame, gold: dict[str, tuple[str, frozenset[str]]]) -> d
         out[f"automatic_from_{source}"] = n
         out[f"precision_strict_{source}"] = round(sum(s for s, k in zip(strict, part) if k) / max(n, 1), 4)
         out[f"precision_lenient_{source}"] = round(sum(s for s, k in zip(lenient, part) if k) / max(n, 1), 4)
+    # The bundle's review threshold was fitted on labels.csv's postings: the model's accepts among the
+    # stream file's 451 others are the out-of-sample part of the "from the model" figures.
+    unseen = (auto["source"] == "model").to_numpy() & ~auto["posting_id"].isin(_threshold_fit_ids()).to_numpy()
+    out["automatic_from_model_outside_threshold_fit"] = int(unseen.sum())
+    out["precision_strict_model_outside_threshold_fit"] = round(sum(s for s, k in zip(strict, unseen) if k) / max(int(unseen.sum()), 1), 4)
     return out
 
 
+def _threshold_fit_ids() -> set[str]:
+    """The postings of labels.csv, on which the bundle's review threshold was fitted."""
+    from jobclass.evaluation.real_postings import read_labels
+
+    return set(read_labels()["posting_id"].astype(str))
+
+
 def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir: Path, unit: str = "day") -> Outcome:
+    from jobclass.pipeline.backlog import recode_backlog
     from jobclass.pipeline.ingest import load_records
     from jobclass.pipeline.interval import classify_interval
     from jobclass.store.engine import format_ts, make_engine
@@ -262,7 +282,7 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     engine = make_engine(f"sqlite:///{db}")
     init_schema(engine)
     outcome = Outcome(arm)
-    decisions = labels = 0
+    decisions = labels = recoded = 0
     bulk_labels: list[tuple[str, str]] = []
     seen = 0
     allowance = 0.0
@@ -278,8 +298,13 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
         decisions += spent
         labels += written
         bulk_labels += bulk
+        if arm.use_memory and arm.backlog:  # the nightly's backlog step: earlier nights' pending postings a decision now settles
+            recoded += len(recode_backlog(engine, model, end, lookback_days=BACKLOG_DAYS, out_dir=workdir / f"parquet-{arm.name}-{arm.budget}"))
         state = score(final_state(engine), gold)
-        outcome.nights.append({"night": day.isoformat(), "postings_so_far": seen, "decisions_so_far": decisions, **state})
+        refit = _model_threshold(engine, model.version) if arm.use_memory else None
+        outcome.nights.append(
+            {"night": day.isoformat(), "postings_so_far": seen, "decisions_so_far": decisions, "model_threshold": refit, **state}
+        )
         if (i + 1) % 10 == 0 or i + 1 == len(nights):
             log.info(
                 "%s budget %.2f: night %d/%d, %d postings, %.1f%% automatic (precision %.3f), %d decisions, %.0fs",
@@ -292,6 +317,7 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     outcome.summary = {
         **score(final, gold),
         "decisions": decisions,
+        "backlog_reruns": recoded,
         "decisions_share": round(decisions / max(len(final), 1), 4),
         "labels": labels,
         "pending_left": len(pending),
@@ -304,6 +330,14 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     }
     engine.dispose()
     return outcome
+
+
+def _model_threshold(engine, version: str) -> float | None:
+    """The model's review threshold the next night would use, refitted on the reviews so far (None: the bundle's)."""
+    from jobclass.pipeline.memory import load_memory
+
+    refit = load_memory(engine, model_version=version).model_threshold
+    return None if refit is None else refit.threshold
 
 
 def _known_keys(engine) -> set[str]:
@@ -388,6 +422,16 @@ def main(argv: list[str] | None = None) -> int:
         "--min-reviews-against-model", type=int,
         help="sensitivity: reviews a remembered code needs when the model does not rank it first (default: the product's)",
     )
+    parser.add_argument(
+        "--no-threshold-refit", action="store_true",
+        help="ablation: keep the bundle's review threshold (do not refit it on the reviewed postings)",
+    )
+    parser.add_argument(
+        "--bundle-threshold", type=float,
+        help="replace the bundle's review threshold (fitted on the benchmark postings, which are part of this "
+        "stream) with this one, for example 1.01: the model accepts nothing until the refit on reviewed postings",
+    )
+    parser.add_argument("--no-backlog", action="store_true", help="ablation: no backlog step (pending postings are not re-coded)")
     parser.add_argument("--predictions", type=Path, help="cache of the model's predictions (Parquet): read when it exists, else written")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--plot", type=Path, help="draw the curves over the stream here (SVG or PNG)")
@@ -418,6 +462,11 @@ def main(argv: list[str] | None = None) -> int:
         model = precompute(bundle, records)
         if args.predictions:
             model.predictions.assign(model_version=model.version).to_parquet(args.predictions)
+    if args.bundle_threshold is not None:
+        log.warning("the model's threshold before any refit: %.3f (not the bundle's)", args.bundle_threshold)
+        top1 = model.predictions[model.predictions["rank"] == 1].set_index("posting_id")["score"]
+        flagged = model.predictions["posting_id"].map(top1 < args.bundle_threshold).astype(bool)
+        model = PrecomputedModel(model.version, model.predictions.assign(needs_review=flagged.to_numpy()))
     if args.dominant_share is not None:
         import jobclass.memory.entries as entries
 
@@ -431,12 +480,20 @@ def main(argv: list[str] | None = None) -> int:
 
         log.warning("a code the model does not rank first needs %d reviews", args.min_reviews_against_model)
         pipeline_memory.MemorySettings = functools.partial(MemorySettings, min_reviews_against_model=args.min_reviews_against_model)
+    if args.no_threshold_refit:
+        import dataclasses
+
+        import jobclass.pipeline.memory as pipeline_memory
+
+        log.warning("the model's review threshold is the bundle's (not refitted on reviewed postings)")
+        settings_now = pipeline_memory.MemorySettings
+        pipeline_memory.MemorySettings = lambda **kw: dataclasses.replace(settings_now(**kw), refit_model_threshold=False)
     nights = batches(records, args.batch)
     budgets = args.budget or [0.2, 0.35]
     results = []
     with tempfile.TemporaryDirectory(prefix="jobclass-stream-") as tmp:
         for budget in budgets:
-            arms = [Arm("memory", True, "impact", budget, args.bulk)]
+            arms = [Arm("memory", True, "impact", budget, args.bulk, backlog=not args.no_backlog)]
             if not args.bulk and not args.no_baseline:  # today's behaviour: no memory, the queue newest run first, one posting a decision
                 arms.append(Arm("baseline", False, "newest", budget))
             for arm in arms:
@@ -446,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     import jobclass.memory.entries as entries
     from jobclass.pipeline.memory import MemorySettings as settings
 
-    report = {"model": model.version, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
+    report = {"model": model.version, "backlog": not args.no_backlog, "bundle_threshold": args.bundle_threshold, "threshold_refit": not args.no_threshold_refit, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     if args.plot:

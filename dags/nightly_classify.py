@@ -21,6 +21,10 @@ rows read = predicted + rejected.
 * **classify_chunk** is mapped over the chunks; each writes its own Parquet part and SQL rows and
   returns only counts. A chunk whose output already exists is skipped on retry.
 * **finish_run** reconciles the counts and emits the `jobclass_predictions` asset.
+* **recode_backlog** then re-runs each earlier interval (param `backlog_days` back) that holds a
+  pending posting whose title a reviewer decided since it was coded: the memory codes it as it
+  would a new posting with that title, so a decision pays back at once on the backlog too. Each
+  re-run is its interval's own (rows and Parquet part replaced, reconciled).
 * **record_failure** runs when a task before finish_run failed: the run's row in
   `prediction_runs` is marked `failed` (created if the run failed before it started), naming the
   failed tasks. (finish_run records its own outcome: `mismatch` when the counts do not reconcile.)
@@ -65,6 +69,13 @@ SCHEDULE = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
             2000, type="integer", minimum=1, maximum=100_000, description="Postings per mapped classify task."
         ),
         "top_k": Param(5, type="integer", minimum=1, maximum=20, description="Predictions kept per posting."),
+        "backlog_days": Param(
+            30,
+            type="integer",
+            minimum=0,
+            maximum=366,
+            description="Re-run the intervals of this many days back whose pending postings a review has settled since (0: off).",
+        ),
         "bootstrap_if_no_champion": Param(
             True,
             type="boolean",
@@ -130,6 +141,18 @@ def jobclass_nightly_classify():
         outlet_events[PREDICTIONS_ASSET].extra = summary
         return summary
 
+    @task(execution_timeout=timedelta(hours=2), multiple_outputs=False)
+    def recode_backlog(model: dict, interval: dict, summary: dict, params=None) -> dict:
+        """Earlier intervals whose pending postings a decision has settled since: re-run with the memory."""
+        from jobclass.airflow.connection import engine
+        from jobclass.airflow.tasks import fail_fast
+        from jobclass.pipeline.nightly import backlog
+
+        with fail_fast():
+            return backlog(
+                engine(), model, interval["end"], top_k=int(params["top_k"]), lookback_days=int(params["backlog_days"])
+            )
+
     @task(trigger_rule="one_failed", multiple_outputs=False)
     def record_failure(
         model: dict | None,
@@ -159,7 +182,8 @@ def jobclass_nightly_classify():
     interval >> model  # an empty manual run is skipped before any model is resolved (or bootstrapped)
     chunks = plan_chunks(model, interval)
     results = classify_chunk.partial(model=model, interval=interval).expand(chunk=chunks)
-    finish_run(model, interval, results)
+    summary = finish_run(model, interval, results)
+    recode_backlog(model, interval, summary)
     # Not downstream of finish_run, which records its own outcome (a mismatch): both stay leaves, so
     # the run fails when any task failed, whatever record_failure did.
     [chunks, results] >> record_failure(model, interval)

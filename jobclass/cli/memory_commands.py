@@ -1,5 +1,6 @@
-"""``jobclass memory list`` and ``jobclass memory retire KEY``: the coded-title memory on the command
-line (the review page's Memory section does the same)."""
+"""``jobclass memory list``, ``jobclass memory retire KEY`` and ``jobclass memory recode``: the
+coded-title memory on the command line (the review page's Memory section lists and retires too; the
+nightly DAG's ``recode_backlog`` task recodes)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     retire.add_argument("--note", help="why")
     database_option(retire)
     retire.set_defaults(handler=cmd_retire)
-
+    recode = memory_sub.add_parser(
+        "recode",
+        help="now, not at the next nightly: re-run the recent intervals whose pending postings a review has settled since",
+        formatter_class=RichHelpFormatter,
+    )
+    recode.add_argument("--days", type=int, default=30, help="how far back (intervals ending in the last N days; default 30)")
+    recode.add_argument("--top-k", type=int, default=5, help="predictions kept per posting (default 5, as the nightly)")
+    database_option(recode)
+    recode.set_defaults(handler=cmd_recode)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -68,3 +77,24 @@ def cmd_retire(args: argparse.Namespace) -> int:
     at = retire(engine, args.key, args.reviewer or getpass.getuser(), args.note)
     console.print(f"retired {args.key!r} at {at}: later postings with this title go to the model until reviewed again")
     return 0
+
+
+def cmd_recode(args: argparse.Namespace) -> int:
+    from jobclass.pipeline.backlog import recode_backlog
+    from jobclass.pipeline.nightly import LazyClassifier
+    from jobclass.store.engine import utc_now
+    from jobclass.store.registry import get_champion
+    from jobclass.store.schema import open_database
+
+    engine = open_database(args.database_url)
+    champion = get_champion(engine)
+    if champion is None:
+        console.print("[red]No champion model is registered:[/red] run [bold]jobclass train[/bold] first.")
+        return 1
+    # the registered version, as the nightly's rows carry it (LazyClassifier loads the bundle only if a run needs it)
+    classifier = LazyClassifier({"version": champion.version, "path": str(champion.path)})
+    summaries = recode_backlog(engine, classifier, utc_now(), lookback_days=args.days, top_k=args.top_k)
+    for summary in summaries:
+        console.print(f"re-ran {summary.run_id}: {summary.status}, {summary.rows_predicted:,} predicted")
+    console.print(f"{len(summaries)} intervals re-run" if summaries else "nothing to re-run: no pending posting has a title decided since it was coded")
+    return 0 if all(s.status == "success" for s in summaries) else 1

@@ -18,6 +18,9 @@ For a posting whose key (:func:`jobclass.memory.keys.memory_key`) is in memory:
   times, is rejected with the reason ``remembered_not_codable`` (and its evidence); with fewer
   reviews, the model's predictions go to review with the memory's evidence.
 
+Before any of that, the model's own ``needs_review`` is set again from its review threshold refitted
+on the reviewed postings (:mod:`jobclass.memory.model_threshold`) where there are enough of them.
+
 Every row gets ``source`` (``memory``: this code came from the reviewers; ``model``), ``model_rank``
 (the rank the model itself gave this code, None outside its top k) and ``memory_key``.
 """
@@ -32,16 +35,18 @@ import pandas as pd
 
 from jobclass.columns import MEMORY_COLUMNS
 from jobclass.memory.entries import NOT_CODABLE, MemoryEntry, TitleMemory
+from jobclass.memory.model_threshold import ReviewedThreshold
 from jobclass.memory.scorer import MemoryScorer, features
+from jobclass.model.classifier import TARGET_PRECISION
 
 MEMORY = "memory"
 MODEL = "model"
 SOURCES = (MODEL, MEMORY)
 REMEMBERED_NOT_CODABLE = "remembered_not_codable"
 #: Remembered codes are accepted without review at the score where the reviewed postings show this
-#: precision (the scorer fits the threshold): the exact agreement of two human coders on real
-#: postings (0.85, jobclass/resources/real_postings).
-DEFAULT_TARGET_PRECISION = 0.85
+#: precision (the scorer fits the threshold): the product's one target, the exact agreement of two
+#: human coders on real postings (0.85).
+DEFAULT_TARGET_PRECISION = TARGET_PRECISION
 DEFAULT_REJECT_NOT_CODABLE_AFTER = 2
 DEFAULT_MIN_REVIEWS_AGAINST_MODEL = 3
 
@@ -51,6 +56,8 @@ class MemorySettings:
     target_precision: float = DEFAULT_TARGET_PRECISION
     reject_not_codable_after: int = DEFAULT_REJECT_NOT_CODABLE_AFTER
     min_reviews_against_model: int = DEFAULT_MIN_REVIEWS_AGAINST_MODEL
+    #: Refit the model's review threshold on the reviewed postings (jobclass.memory.model_threshold).
+    refit_model_threshold: bool = True
 
 
 @dataclass
@@ -60,10 +67,25 @@ class FittedMemory:
     memory: TitleMemory
     scorer: MemoryScorer
     settings: MemorySettings = MemorySettings()
+    #: The model's review threshold refitted on reviewed postings (None: not read; the bundle's stands).
+    model_threshold: ReviewedThreshold | None = None
 
     def describe(self) -> str:
         conflicts = sum(e.conflict for e in self.memory.entries.values())
-        return f"{len(self.memory)} keys ({conflicts} conflicting); score {self.scorer.describe()}"
+        text = f"{len(self.memory)} keys ({conflicts} conflicting); score {self.scorer.describe()}"
+        if self.model_threshold is not None:
+            text += f"; the model's review threshold: {self.model_threshold.describe()}"
+        return text
+
+
+def reflag(predictions: pd.DataFrame, threshold: ReviewedThreshold | None) -> pd.DataFrame:
+    """The model's predictions with ``needs_review`` set from a refitted review threshold (each
+    posting's top-1 score under it); unchanged where the threshold was not refitted."""
+    if threshold is None or not threshold.refitted or predictions.empty:
+        return predictions
+    top1 = predictions[predictions["rank"] == 1]
+    score_of = dict(zip(top1["posting_id"], top1["score"].astype(float)))
+    return predictions.assign(needs_review=[score_of.get(p, 0.0) < threshold.threshold for p in predictions["posting_id"]])
 
 
 def model_only(predictions: pd.DataFrame, keys: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -143,9 +165,12 @@ def apply_memory(
     """(predictions with :data:`jobclass.columns.MEMORY_COLUMNS`, rejects of remembered not-codable postings).
 
     ``predictions`` are the model's long rows (one per posting and rank), ``keys`` each posting's
-    memory key. Postings without an entry keep the model's rows unchanged.
+    memory key. Postings without an entry keep the model's rows, flagged for review by the model's
+    threshold refitted on reviewed postings where ``fitted`` holds one (:func:`reflag`).
     """
     empty_rejects = pd.DataFrame(columns=["posting_id", "reason_code", "detail"])
+    if fitted is not None:
+        predictions = reflag(predictions, fitted.model_threshold)
     if fitted is None or not len(fitted.memory) or predictions.empty:
         return model_only(predictions, keys), empty_rejects
     columns = list(predictions.columns)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from jobclass.memory.entries import NOT_CODABLE, MemoryEntry, TitleMemory
+from jobclass.model.thresholds import lowest_threshold_at_precision
 
 MIN_ROWS = 30
 MIN_PER_CLASS = 3
@@ -82,11 +83,8 @@ class MemoryScorer:
                 continue
             model = LogisticRegression(C=1.0, max_iter=1000).fit(X[train], y[train])
             scores[test] = model.predict_proba(X[test])[:, 1]
-        order = np.argsort(-scores, kind="stable")
-        precision = np.cumsum(y[order]) / np.arange(1, len(y) + 1)
-        ok = np.flatnonzero(precision >= self.target_precision)
-        floor = self.target_precision - THRESHOLD_SLACK
-        return float(max(scores[order][ok[-1]], floor)) if len(ok) else 1.0
+        threshold = lowest_threshold_at_precision(scores, y, self.target_precision)
+        return 1.0 if threshold is None else max(threshold, self.target_precision - THRESHOLD_SLACK)
 
     def score(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float).reshape(-1, len(FEATURES))

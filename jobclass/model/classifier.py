@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 MAX_TOP_K = 20
+#: The precision at which a code is accepted without a human, by the model's review threshold and by the
+#: memory's fitted score alike: the exact agreement of two human coders on real postings (0.85,
+#: jobclass/resources/real_postings). Above it, a machine's code is as trustworthy as a second coder's.
+TARGET_PRECISION = 0.85
 
 
 @dataclass

@@ -427,7 +427,7 @@ def classify_interval(
         if use_memory:
             from jobclass.pipeline.memory import load_memory
 
-            memory = with_db_retry(engine, "read the coded-title memory", load_memory, engine)
+            memory = with_db_retry(engine, "read the coded-title memory", load_memory, engine, model_version=model_version)
         for chunk in chunks:
             result = classify_chunk(
                 engine,

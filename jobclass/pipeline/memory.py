@@ -3,7 +3,8 @@ and what ``jobclass memory`` and the review page list.
 
 Nothing here is trained by the retrain: the memory is counted afresh from the current decisions
 whenever it is read, so a decision takes effect at the next nightly run (and a bulk decision at
-once, on the pending postings it names).
+once, on the pending postings it names). With the model's version, the model's review threshold is
+refitted on the same decisions (:mod:`jobclass.memory.model_threshold`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from jobclass.memory.apply import FittedMemory, MemorySettings
 from jobclass.memory.entries import NOT_CODABLE, TitleMemory
 from jobclass.memory.keys import memory_key
+from jobclass.memory.model_threshold import ReviewedThreshold, fit_reviewed_threshold
 from jobclass.memory.scorer import MemoryScorer, leave_one_out
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,36 @@ def fit_memory(
     return FittedMemory(memory, MemoryScorer(target_precision=settings.target_precision).fit(X, y), settings)
 
 
-def load_memory(engine: Engine, settings: MemorySettings | None = None) -> FittedMemory:
-    """The memory as it stands in the store now (logged)."""
-    from jobclass.store.memory import read_decisions, read_model_codes, read_retirements
-
-    fitted = fit_memory(
-        decisions_frame(read_decisions(engine)), read_retirements(engine), read_model_codes(engine), settings
+def reviewed_threshold(decisions: pd.DataFrame, model_top1: pd.DataFrame, settings: MemorySettings | None = None) -> ReviewedThreshold:
+    """The model's review threshold refitted on the reviewed postings it coded on its own:
+    ``model_top1`` (:func:`jobclass.store.memory.read_model_top1`) against their current decisions."""
+    settings = settings or MemorySettings()
+    chosen = decisions.assign(
+        posting_id=decisions["posting_id"].astype(str),
+        chosen=decisions["onet_code"].where(decisions["decision"] != NOT_CODABLE, ""),
     )
+    rows = model_top1.assign(posting_id=model_top1["posting_id"].astype(str)).merge(
+        chosen[["posting_id", "memory_key", "chosen", "created_at"]], on="posting_id"
+    )
+    # One row per title: postings sharing a title share the model's score and its error, and one
+    # bulk decision labels them all; counted each, a frequent title would stand for many decisions.
+    rows = rows.sort_values(["created_at", "posting_id"], kind="stable")
+    keyed = rows["memory_key"].fillna("") != ""
+    rows = pd.concat([rows[keyed].drop_duplicates("memory_key"), rows[~keyed]])
+    correct = (rows["chosen"] == rows["onet_code"]).to_numpy()
+    return fit_reviewed_threshold(rows["score"].to_numpy(dtype=float), correct, settings.target_precision)
+
+
+def load_memory(engine: Engine, settings: MemorySettings | None = None, model_version: str | None = None) -> FittedMemory:
+    """The memory as it stands in the store now (logged); with ``model_version``, the model's review
+    threshold refitted on the reviewed postings that version coded."""
+    from jobclass.store.memory import read_decisions, read_model_codes, read_model_top1, read_retirements
+
+    settings = settings or MemorySettings()
+    decisions = decisions_frame(read_decisions(engine))
+    fitted = fit_memory(decisions, read_retirements(engine), read_model_codes(engine), settings)
+    if model_version is not None and settings.refit_model_threshold:
+        fitted.model_threshold = reviewed_threshold(decisions, read_model_top1(engine, model_version), settings)
     log.info("Coded-title memory: %s", fitted.describe())
     return fitted
 

@@ -148,7 +148,7 @@ def predict_chunk(engine, model: dict, chunk: dict, start: datetime, end: dateti
     # The reviewers' decisions so far: a key they decided is coded from memory (no retrain needed).
     # Read when the chunk is computed (a chunk already done is skipped without it).
     def memory():
-        return with_db_retry(engine, "read the coded-title memory", load_memory, engine)
+        return with_db_retry(engine, "read the coded-title memory", load_memory, engine, model_version=model["version"])
 
     result = classify_chunk(
         engine, LazyClassifier(model), start, end, chunk, top_k=top_k, model_version=model["version"], memory=memory
@@ -185,6 +185,22 @@ def finish(engine, model: dict, start: datetime, end: datetime, results: list[di
 
     warn_on_drift(engine, run_id)  # PSI > 0.2 against the trailing 28 nights: a warning in this task's log
     return summary
+
+
+def backlog(engine, model: dict, end: datetime | str, *, top_k: int, lookback_days: int) -> dict:
+    """The ``recode_backlog`` task: re-run the earlier intervals (``lookback_days`` back from ``end``)
+    holding pending postings whose title a reviewer decided since they were coded
+    (:mod:`jobclass.pipeline.backlog`); returns the re-runs' ids and counts."""
+    from jobclass.pipeline.backlog import recode_backlog
+
+    if lookback_days <= 0:
+        log.info("Backlog: off (backlog_days = 0)")
+        return {"reruns": 0, "run_ids": []}
+    summaries = recode_backlog(engine, LazyClassifier(model), end, lookback_days=lookback_days, top_k=top_k)
+    failed = [s.run_id for s in summaries if s.status != "success"]
+    if failed:
+        raise RunDidNotReconcile(f"backlog re-runs did not reconcile: {', '.join(failed)}")
+    return {"reruns": len(summaries), "run_ids": [s.run_id for s in summaries]}
 
 
 def record_failure(engine, model: dict | None, start: datetime | str, end: datetime | str, reason: str) -> dict:

@@ -1,5 +1,6 @@
 """The SQL of the coded-title memory: the decisions it is counted from, the model's ranking of the
-reviewed postings (what its score is fitted on), and retired keys (``memory_retirements``).
+reviewed postings (what its score is fitted on), the model's own top 1 of the reviewed postings (what
+its review threshold is refitted on), and retired keys (``memory_retirements``).
 
 The memory itself is not a table: it is counted from the current decisions (``posting_labels``) each
 time it is read (:mod:`jobclass.memory.entries`), so a new decision, a correction or a bulk
@@ -22,6 +23,21 @@ _DECISIONS = sa.text(
 _MODEL_RANKS = sa.text(
     "SELECT p.posting_id, p.predicted_at, p.model_rank, p.onet_code FROM posting_labels l "
     "JOIN predictions p ON p.posting_id = l.posting_id WHERE p.model_rank IS NOT NULL"
+)
+# One model version's own top 1 (not the memory's) of each reviewed posting: one row per posting, by the key.
+_MODEL_TOP1 = sa.text(
+    "SELECT DISTINCT p.posting_id, p.score, p.onet_code FROM posting_labels l "
+    "JOIN predictions p ON p.posting_id = l.posting_id "
+    "WHERE p.model_version = :version AND p.rank = 1 AND p.source = 'model'"
+)
+# Pending postings of one model version (top 1 flagged, no decision) with a memory key, and the
+# successful run that coded them: what a decision made since that run may now settle.
+_PENDING_KEYED = sa.text(
+    "SELECT p.posting_id, p.memory_key, r.interval_start, r.interval_end, r.finished_at FROM predictions p "
+    "JOIN prediction_runs r ON r.run_id = p.run_id "
+    "LEFT JOIN posting_labels l ON l.posting_id = p.posting_id "
+    "WHERE p.model_version = :version AND p.rank = 1 AND p.needs_review AND p.memory_key IS NOT NULL "
+    "AND l.posting_id IS NULL AND r.status = 'success' AND r.interval_end >= :since"
 )
 _RETIREMENTS = sa.text("SELECT memory_key, MAX(retired_at) AS retired_at FROM memory_retirements GROUP BY memory_key")
 _RETIRE = sa.text(
@@ -54,6 +70,25 @@ def read_model_codes(engine: Engine) -> dict[str, list[str]]:
     rows = rows[rows["predicted_at"] == latest].sort_values(["posting_id", "model_rank"], kind="stable")
     rows = rows.drop_duplicates(["posting_id", "model_rank"])
     return {str(k): g["onet_code"].tolist() for k, g in rows.groupby("posting_id", sort=False)}
+
+
+def read_model_top1(engine: Engine, model_version: str) -> pd.DataFrame:
+    """``posting_id``, ``score``, ``onet_code``: the top 1 that ``model_version`` itself gave each
+    reviewed posting it coded (postings coded from memory left out)."""
+    with engine.connect() as conn:
+        rows = conn.execute(_MODEL_TOP1, {"version": model_version}).fetchall()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["posting_id", "score", "onet_code"])
+    return frame.astype({"posting_id": str, "score": float, "onet_code": str})
+
+
+def read_pending_keyed(engine: Engine, model_version: str, since: str) -> pd.DataFrame:
+    """``posting_id``, ``memory_key``, ``interval_start``, ``interval_end``, ``finished_at``: postings
+    that ``model_version`` flagged and nobody decided, with the successful run (interval ending at or
+    after ``since``) that coded them."""
+    columns = ["posting_id", "memory_key", "interval_start", "interval_end", "finished_at"]
+    with engine.connect() as conn:
+        rows = conn.execute(_PENDING_KEYED, {"version": model_version, "since": since}).fetchall()
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)
 
 
 def read_retirements(engine: Engine) -> dict[str, str]:

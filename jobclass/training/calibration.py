@@ -24,21 +24,20 @@ from scipy.special import log_softmax
 from jobclass.evaluation.benchmark import Benchmark
 from jobclass.evaluation.scoring import benchmark_labels, classifier_scores, lenient_hits
 from jobclass.evaluation.sets import load_benchmark
-from jobclass.model.classifier import JobClassifier
+from jobclass.model.classifier import TARGET_PRECISION, JobClassifier
+from jobclass.model.thresholds import lowest_threshold_at_precision
 from jobclass.onet.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
-TARGET_AUTO_ACCEPT_PRECISION = 0.90
+TARGET_AUTO_ACCEPT_PRECISION = TARGET_PRECISION
 
 
 def choose_review_threshold(top: np.ndarray, correct: np.ndarray, precision: float = TARGET_AUTO_ACCEPT_PRECISION) -> float:
     """The lowest top-1 score whose accepted share (every row scoring at least as high) still
     reaches ``precision``; 1.0 (accept nothing) when no share does."""
-    order = np.argsort(-top, kind="stable")
-    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(running >= precision)
-    return float(top[order][ok[-1]]) if len(ok) else 1.0
+    threshold = lowest_threshold_at_precision(top, correct, precision)
+    return 1.0 if threshold is None else threshold
 
 
 def validation_review_threshold(probs: np.ndarray, y: np.ndarray, precision: float = TARGET_AUTO_ACCEPT_PRECISION) -> float:

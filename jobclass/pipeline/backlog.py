@@ -1,0 +1,79 @@
+"""The backlog: pending postings that a decision made after they were coded may now settle.
+
+A decision pays back at once on every posting it settles. The nightly run codes the night's new
+postings with the memory as it stands; this step then re-runs each earlier interval that holds a
+pending posting (top 1 flagged, nobody decided it) whose memory key got a decision after that
+interval's run finished. The re-run is the interval's own (:func:`classify_interval` with
+``force``: same run id, its SQL rows and Parquet part replaced and reconciled), so SQL and Parquet
+stay one, and the memory codes those postings exactly as it would code a new posting with the title:
+accepted where its fitted score allows, flagged with the evidence otherwise.
+
+Only intervals that ended within ``lookback_days`` of the current one are re-run, so the cost is
+bounded: an interval is re-run at most once per night, and only when a decision touched one of its
+pending postings' keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from jobclass.pipeline.interval import Classifier, RunSummary, classify_interval
+from jobclass.pipeline.memory import decisions_frame
+from jobclass.store.engine import TimeLike, format_ts, to_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK_DAYS = 30
+
+
+def key_decided_at(decisions: pd.DataFrame) -> dict[str, str]:
+    """Memory key -> when its latest decision was made (keyed decisions, :func:`decisions_frame`)."""
+    keyed = decisions[decisions["memory_key"].fillna("") != ""]
+    return keyed.groupby("memory_key")["created_at"].max().to_dict()
+
+
+def backlog_intervals(pending: pd.DataFrame, decided_at: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The intervals (oldest first) of ``pending`` postings (:func:`jobclass.store.memory.read_pending_keyed`)
+    whose key was decided after their run finished."""
+    settled = [
+        (start, end)
+        for key, start, end, finished in zip(
+            pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["finished_at"]
+        )
+        if key in decided_at and finished is not None and decided_at[key] > finished
+    ]
+    return sorted(set(settled))
+
+
+def recode_backlog(
+    engine: Engine,
+    classifier: Classifier,
+    end: TimeLike,
+    *,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    top_k: int = 5,
+    out_dir: str | Path | None = None,
+) -> list[RunSummary]:
+    """Re-run every interval ending in [``end`` - ``lookback_days``, ``end``] that holds a pending
+    posting whose memory key was decided after its run; returns the re-runs' summaries."""
+    from jobclass.store.memory import read_decisions, read_pending_keyed
+
+    since = format_ts(to_utc(end) - timedelta(days=lookback_days))
+    pending = read_pending_keyed(engine, classifier.version, since)
+    intervals = backlog_intervals(pending, key_decided_at(decisions_frame(read_decisions(engine))))
+    if not intervals:
+        log.info("Backlog: no pending posting of %s has a title decided since it was coded", classifier.version)
+        return []
+    log.info("Backlog: %d earlier intervals hold pending postings with a title decided since; re-running them", len(intervals))
+    summaries = []
+    for i, (start, stop) in enumerate(intervals, 1):
+        summary = classify_interval(engine, classifier, start, stop, top_k=top_k, out_dir=out_dir, force=True)
+        log.info("Backlog: %d/%d re-ran %s (%s)", i, len(intervals), summary.run_id, summary.status)
+        summaries.append(summary)
+    return summaries
