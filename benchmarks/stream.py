@@ -239,8 +239,9 @@ def flagged_why(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def score(frame: pd.DataFrame, gold: dict[str, tuple[str, frozenset[str]]]) -> dict[str, Any]:
-    """Automatic share and precision (strict, lenient) against the gold; by source too."""
-    auto = frame[~frame["needs_review"]]
+    """Automatic share and precision (strict, lenient) against the gold; by source too. A posting a
+    reviewer decided is never automatic, whatever its latest rows say."""
+    auto = frame[~frame["needs_review"] & ~frame["reviewed"]]
     strict = [gold[p][0] == c for p, c in zip(auto["posting_id"], auto["onet_code"])]
     lenient = [c in gold[p][1] for p, c in zip(auto["posting_id"], auto["onet_code"])]
     out = {

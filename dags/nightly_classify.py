@@ -24,7 +24,9 @@ rows read = predicted + rejected.
 * **recode_backlog** then re-runs each earlier interval (param `backlog_days` back) that holds a
   pending posting whose title a reviewer decided since it was coded: the memory codes it as it
   would a new posting with that title, so a decision pays back at once on the backlog too. Each
-  re-run is its interval's own (rows and Parquet part replaced, reconciled).
+  re-run is its interval's own (rows and Parquet part replaced, reconciled). It runs only after a
+  reconciled run (not on a skipped, empty manual run); when it fails, the DAG run fails, while the
+  night's own row in `prediction_runs` stays `success`. `jobclass memory recode` does the same by hand.
 * **record_failure** runs when a task before finish_run failed: the run's row in
   `prediction_runs` is marked `failed` (created if the run failed before it started), naming the
   failed tasks. (finish_run records its own outcome: `mismatch` when the counts do not reconcile.)
@@ -150,7 +152,12 @@ def jobclass_nightly_classify():
 
         with fail_fast():
             return backlog(
-                engine(), model, interval["end"], top_k=int(params["top_k"]), lookback_days=int(params["backlog_days"])
+                engine(),
+                model,
+                interval["end"],
+                top_k=int(params["top_k"]),
+                lookback_days=int(params["backlog_days"]),
+                chunk_size=int(params["chunk_size"]),
             )
 
     @task(trigger_rule="one_failed", multiple_outputs=False)

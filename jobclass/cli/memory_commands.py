@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     recode.add_argument("--days", type=int, default=30, help="how far back (intervals ending in the last N days; default 30)")
     recode.add_argument("--top-k", type=int, default=5, help="predictions kept per posting (default 5, as the nightly)")
+    recode.add_argument("--chunk-size", type=int, default=2000, help="postings per chunk (default 2000, as the nightly)")
     database_option(recode)
     recode.set_defaults(handler=cmd_recode)
 
@@ -93,7 +94,7 @@ def cmd_recode(args: argparse.Namespace) -> int:
         return 1
     # the registered version, as the nightly's rows carry it (LazyClassifier loads the bundle only if a run needs it)
     classifier = LazyClassifier({"version": champion.version, "path": str(champion.path)})
-    summaries = recode_backlog(engine, classifier, utc_now(), lookback_days=args.days, top_k=args.top_k)
+    summaries = recode_backlog(engine, classifier, utc_now(), lookback_days=args.days, top_k=args.top_k, chunk_size=args.chunk_size)
     for summary in summaries:
         console.print(f"re-ran {summary.run_id}: {summary.status}, {summary.rows_predicted:,} predicted")
     console.print(f"{len(summaries)} intervals re-run" if summaries else "nothing to re-run: no pending posting has a title decided since it was coded")

@@ -27,7 +27,7 @@ Every row gets ``source`` (``memory``: this code came from the reviewers; ``mode
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,12 +161,15 @@ def apply_memory(
     keys: Mapping[str, str],
     fitted: FittedMemory | None,
     titles: Mapping[str, str],
+    decided: Collection[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions with :data:`jobclass.columns.MEMORY_COLUMNS`, rejects of remembered not-codable postings).
 
     ``predictions`` are the model's long rows (one per posting and rank), ``keys`` each posting's
     memory key. Postings without an entry keep the model's rows, flagged for review by the model's
-    threshold refitted on reviewed postings where ``fitted`` holds one (:func:`reflag`).
+    threshold refitted on reviewed postings where ``fitted`` holds one (:func:`reflag`). So do the
+    ``decided`` postings (a reviewer decided them: their label is their code, and the model's own
+    rows are what the memory's score and the threshold's refit learn from).
     """
     empty_rejects = pd.DataFrame(columns=["posting_id", "reason_code", "detail"])
     if fitted is not None:
@@ -176,7 +179,10 @@ def apply_memory(
     columns = list(predictions.columns)
     top_k = int(predictions["rank"].max())
     ids = predictions["posting_id"].astype(str)
-    entry_of = {p: e for p in ids.unique() if (e := fitted.memory.get(keys.get(p) or "")) is not None}
+    decided = set(decided)
+    entry_of = {
+        p: e for p in ids.unique() if p not in decided and (e := fitted.memory.get(keys.get(p) or "")) is not None
+    }
     coded = {p: e for p, e in entry_of.items() if not e.not_codable}
     rejects, flagged = [], []
     for posting_id, entry in entry_of.items():

@@ -3,14 +3,17 @@
 A decision pays back at once on every posting it settles. The nightly run codes the night's new
 postings with the memory as it stands; this step then re-runs each earlier interval that holds a
 pending posting (top 1 flagged, nobody decided it) whose memory key got a decision after that
-interval's run finished. The re-run is the interval's own (:func:`classify_interval` with
-``force``: same run id, its SQL rows and Parquet part replaced and reconciled), so SQL and Parquet
-stay one, and the memory codes those postings exactly as it would code a new posting with the title:
-accepted where its fitted score allows, flagged with the evidence otherwise.
+interval's run started (a run reads the memory when it starts). The re-run is the interval's own
+(:func:`classify_interval` with ``force``: same run id, its SQL rows and Parquet parts replaced and
+reconciled), so SQL and Parquet stay one. The memory codes the pending postings as it would code a
+new posting with the title: accepted where its fitted score allows, flagged with the evidence
+otherwise. Every other posting of the interval is predicted again too, with the same result unless
+the memory or the model's refitted threshold changed since; postings a reviewer decided keep the
+model's own rows (the memory does not code a posting from its own decision).
 
-Only intervals that ended within ``lookback_days`` of the current one are re-run, so the cost is
-bounded: an interval is re-run at most once per night, and only when a decision touched one of its
-pending postings' keys.
+The cost is bounded: only intervals that ended within ``lookback_days`` of ``end`` are looked at,
+and one is re-run only when a decision since its run touched one of its pending postings' keys (a
+retried task or ``jobclass memory recode`` may re-run it again; that changes nothing).
 """
 
 from __future__ import annotations
@@ -40,13 +43,13 @@ def key_decided_at(decisions: pd.DataFrame) -> dict[str, str]:
 
 def backlog_intervals(pending: pd.DataFrame, decided_at: Mapping[str, str]) -> list[tuple[str, str]]:
     """The intervals (oldest first) of ``pending`` postings (:func:`jobclass.store.memory.read_pending_keyed`)
-    whose key was decided after their run finished."""
+    whose key was decided after their run started."""
     settled = [
         (start, end)
-        for key, start, end, finished in zip(
-            pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["finished_at"]
+        for key, start, end, started in zip(
+            pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["started_at"]
         )
-        if key in decided_at and finished is not None and decided_at[key] > finished
+        if key in decided_at and started is not None and decided_at[key] > started
     ]
     return sorted(set(settled))
 
@@ -58,6 +61,7 @@ def recode_backlog(
     *,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     top_k: int = 5,
+    chunk_size: int = 1000,
     out_dir: str | Path | None = None,
 ) -> list[RunSummary]:
     """Re-run every interval ending in [``end`` - ``lookback_days``, ``end``] that holds a pending
@@ -73,7 +77,9 @@ def recode_backlog(
     log.info("Backlog: %d earlier intervals hold pending postings with a title decided since; re-running them", len(intervals))
     summaries = []
     for i, (start, stop) in enumerate(intervals, 1):
-        summary = classify_interval(engine, classifier, start, stop, top_k=top_k, out_dir=out_dir, force=True)
+        summary = classify_interval(
+            engine, classifier, start, stop, top_k=top_k, chunk_size=chunk_size, out_dir=out_dir, force=True
+        )
         log.info("Backlog: %d/%d re-ran %s (%s)", i, len(intervals), summary.run_id, summary.status)
         summaries.append(summary)
     return summaries

@@ -29,7 +29,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +52,7 @@ from jobclass.pipeline.review import title_of
 from jobclass.pipeline.validation import NO_PREDICTION, REJECT_COLUMNS, validate_postings
 from jobclass.store import runs as run_store
 from jobclass.store.engine import TimeLike, format_ts, to_utc, utc_now, with_db_retry
+from jobclass.store.labels import current_labels
 from jobclass.store.postings import chunk_starts, read_posting_range, settle_ingest
 from jobclass.store.predictions import write_chunk_sql
 
@@ -161,9 +162,11 @@ def classify_frame(
     top_k: int = 5,
     batch_size: int | None = None,
     memory: FittedMemory | None = None,
+    decided: Collection[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate, predict, then apply the coded-title memory to a batch: (predictions with the
-    model's columns, ``truncated`` and the memory's columns, rejects).
+    model's columns, ``truncated`` and the memory's columns, rejects). The memory leaves the
+    ``decided`` postings (those with a reviewer's decision) to the model.
 
     Every posting of ``frame`` is in exactly one of the two (a valid posting the model returns
     nothing for is rejected as ``no_prediction``; one whose key reviewers marked not codable, as
@@ -184,7 +187,7 @@ def classify_frame(
             {"posting_id": missing, "reason_code": NO_PREDICTION, "detail": "the model returned no rows"}
         )
         rejected = pd.concat([rejected, lost[REJECT_COLUMNS]], ignore_index=True)
-    predictions, remembered = apply_memory(predictions.reset_index(drop=True), keys_of(valid), memory, title_of())
+    predictions, remembered = apply_memory(predictions.reset_index(drop=True), keys_of(valid), memory, title_of(), decided)
     if len(remembered):
         rejected = pd.concat([rejected, remembered[REJECT_COLUMNS]], ignore_index=True)
     return predictions.reset_index(drop=True), rejected
@@ -268,7 +271,16 @@ def classify_chunk(
             chunk["index"], run_id, len(coded), model_version, ", ".join(sorted(set(coded.values()))[:3]),
         )
         frame = frame[~frame["posting_id"].astype(str).isin(coded.keys())].reset_index(drop=True)
-    predictions, rejects = classify_frame(classifier, frame, top_k=top_k, batch_size=batch_size, memory=memory)
+    decided: set[str] = set()
+    if memory is not None:  # a re-run (the backlog step, a forced run) meets postings decided since
+        decided = set(
+            with_db_retry(
+                engine, f"chunk {chunk['index']}: decided", current_labels, engine, frame["posting_id"].astype(str).tolist()
+            )
+        )
+    predictions, rejects = classify_frame(
+        classifier, frame, top_k=top_k, batch_size=batch_size, memory=memory, decided=decided
+    )
     stamped = stamp_predictions(
         predictions, model_version=model_version, run_id=run_id, partition_date=day, predicted_at=end
     )

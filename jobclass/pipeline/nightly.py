@@ -187,7 +187,7 @@ def finish(engine, model: dict, start: datetime, end: datetime, results: list[di
     return summary
 
 
-def backlog(engine, model: dict, end: datetime | str, *, top_k: int, lookback_days: int) -> dict:
+def backlog(engine, model: dict, end: datetime | str, *, top_k: int, lookback_days: int, chunk_size: int = 2000) -> dict:
     """The ``recode_backlog`` task: re-run the earlier intervals (``lookback_days`` back from ``end``)
     holding pending postings whose title a reviewer decided since they were coded
     (:mod:`jobclass.pipeline.backlog`); returns the re-runs' ids and counts."""
@@ -196,7 +196,9 @@ def backlog(engine, model: dict, end: datetime | str, *, top_k: int, lookback_da
     if lookback_days <= 0:
         log.info("Backlog: off (backlog_days = 0)")
         return {"reruns": 0, "run_ids": []}
-    summaries = recode_backlog(engine, LazyClassifier(model), end, lookback_days=lookback_days, top_k=top_k)
+    summaries = recode_backlog(
+        engine, LazyClassifier(model), end, lookback_days=lookback_days, top_k=top_k, chunk_size=chunk_size
+    )
     failed = [s.run_id for s in summaries if s.status != "success"]
     if failed:
         raise RunDidNotReconcile(f"backlog re-runs did not reconcile: {', '.join(failed)}")

@@ -51,7 +51,9 @@ def test_a_decision_recodes_the_pending_postings_of_earlier_nights(engine, tiny_
         assert (after[posting]["onet_code"], after[posting]["source"]) == (PA, "memory")
         assert after[posting]["evidence"].startswith(f"reviewed: 1 posting with this title coded {PA}, last by rita")
         assert after[posting]["needs_review"]  # one review against an unfitted score: still a human's call
-    for posting in ("w1", "c1"):  # other titles: the model's rows, unchanged
+    # p1, the decided posting, keeps the model's own rows: its label is its code, and the memory's
+    # score and the threshold's refit learn from the model's rows of reviewed postings
+    for posting in ("w1", "c1", "p1"):  # other titles, and the decided posting: the model's rows, unchanged
         assert {k: after[posting][k] for k in ("onet_code", "score", "source")} == {
             k: before[posting][k] for k in ("onet_code", "score", "source")
         }
