@@ -2,8 +2,8 @@
 
 A decision pays back at once on every posting it settles. The nightly run codes the night's new
 postings with the memory as it stands; this step then re-runs each earlier interval that holds a
-pending posting (top 1 flagged, nobody decided it) whose memory key got a decision after that
-interval's run started (a run reads the memory when it starts). The re-run is the interval's own
+pending posting (top 1 flagged, nobody decided it) whose memory key got a decision, or was retired,
+after that interval's run started (a run reads the memory when it starts). The re-run is the interval's own
 (:func:`classify_interval` with ``force``: same run id, its SQL rows and Parquet parts replaced and
 reconciled), so SQL and Parquet stay one. The memory codes the pending postings as it would code a
 new posting with the title: accepted where its fitted score allows, flagged with the evidence
@@ -35,21 +35,25 @@ log = logging.getLogger(__name__)
 DEFAULT_LOOKBACK_DAYS = 30
 
 
-def key_decided_at(decisions: pd.DataFrame) -> dict[str, str]:
-    """Memory key -> when its latest decision was made (keyed decisions, :func:`decisions_frame`)."""
+def key_changed_at(decisions: pd.DataFrame, retired: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Memory key -> when its entry last changed: its latest decision (keyed decisions,
+    :func:`decisions_frame`) or its latest retirement, whichever came last."""
     keyed = decisions[decisions["memory_key"].fillna("") != ""]
-    return keyed.groupby("memory_key")["created_at"].max().to_dict()
+    changed = keyed.groupby("memory_key")["created_at"].max().to_dict()
+    for key, at in (retired or {}).items():
+        changed[key] = max(changed.get(key, at), at)
+    return changed
 
 
-def backlog_intervals(pending: pd.DataFrame, decided_at: Mapping[str, str]) -> list[tuple[str, str]]:
+def backlog_intervals(pending: pd.DataFrame, changed_at: Mapping[str, str]) -> list[tuple[str, str]]:
     """The intervals (oldest first) of ``pending`` postings (:func:`jobclass.store.memory.read_pending_keyed`)
-    whose key was decided after their run started."""
+    whose key's entry changed (:func:`key_changed_at`) after their run started."""
     settled = [
         (start, end)
         for key, start, end, started in zip(
             pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["started_at"]
         )
-        if key in decided_at and started is not None and decided_at[key] > started
+        if key in changed_at and started is not None and changed_at[key] > started
     ]
     return sorted(set(settled))
 
@@ -65,16 +69,16 @@ def recode_backlog(
     out_dir: str | Path | None = None,
 ) -> list[RunSummary]:
     """Re-run every interval ending in [``end`` - ``lookback_days``, ``end``] that holds a pending
-    posting whose memory key was decided after its run; returns the re-runs' summaries."""
-    from jobclass.store.memory import read_decisions, read_pending_keyed
+    posting whose memory key was decided or retired after its run started; returns the re-runs' summaries."""
+    from jobclass.store.memory import read_decisions, read_pending_keyed, read_retirements
 
     since = format_ts(to_utc(end) - timedelta(days=lookback_days))
     pending = read_pending_keyed(engine, classifier.version, since)
-    intervals = backlog_intervals(pending, key_decided_at(decisions_frame(read_decisions(engine))))
+    intervals = backlog_intervals(pending, key_changed_at(decisions_frame(read_decisions(engine)), read_retirements(engine)))
     if not intervals:
-        log.info("Backlog: no pending posting of %s has a title decided since it was coded", classifier.version)
+        log.info("Backlog: no pending posting of %s has a title decided or retired since it was coded", classifier.version)
         return []
-    log.info("Backlog: %d earlier intervals hold pending postings with a title decided since; re-running them", len(intervals))
+    log.info("Backlog: %d earlier intervals hold pending postings with a title decided or retired since; re-running them", len(intervals))
     summaries = []
     for i, (start, stop) in enumerate(intervals, 1):
         summary = classify_interval(

@@ -32,6 +32,7 @@ def test_a_decision_recodes_the_pending_postings_of_earlier_nights(engine, tiny_
     from jobclass.pipeline.backlog import recode_backlog
     from jobclass.pipeline.interval import classify_interval
     from jobclass.store.labels import CODED, Decision, record_decision
+    from jobclass.store.memory import retire
 
     strict = dataclasses.replace(tiny_classifier, settings=dataclasses.replace(tiny_classifier.settings, review_threshold=1.01))
     _load(engine, DAY1, [("p1", "Program Analyst"), ("p2", "Program Analyst"), ("w1", "Welder")])
@@ -73,3 +74,8 @@ def test_a_decision_recodes_the_pending_postings_of_earlier_nights(engine, tiny_
     assert recode_backlog(engine, strict, DAY3, lookback_days=0, top_k=3, out_dir=tmp_path) == []
     assert [r.interval_start[:10] for r in recode_backlog(engine, strict, DAY3, top_k=3, out_dir=tmp_path)] == [DAY1]
     assert _top1(engine)["p2"]["evidence"].startswith(f"reviewed: 2 postings with this title coded {PA}, last by sam")
+
+    # Retiring the key changes the entry too: the pending posting goes back to the model's own rows.
+    retire(engine, "program analyst", "rita", "mixed duties")
+    assert [r.interval_start[:10] for r in recode_backlog(engine, strict, DAY3, top_k=3, out_dir=tmp_path)] == [DAY1]
+    assert _top1(engine)["p2"]["source"] == "model" and _top1(engine)["p2"]["onet_code"] == before["p2"]["onet_code"]
