@@ -119,6 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     def wanted(stage: str) -> bool:
         return STAGES.index(stage) <= STAGES.index(args.until)
 
+    def heads(stage: str, config: TrainConfig, bundle: str, started: float, **encoder: Any) -> None:
+        """The heads and calibration on an encoder (``encoder_path=``, or the default MiniLM), saved
+        as ``work/bundle``, the stage's figures recorded with its time since ``started``."""
+        classifier = train_model(config, taxonomy, **encoder)
+        save_bundle(classifier, work / bundle)
+        done(stage, summary(classifier, taxonomy, time.perf_counter() - started))
+
     taxonomy = load_taxonomy()
     config = teacher_config(args.teacher_steps, work)
     teacher_dir = work / f"mpnet-{args.teacher_steps}"
@@ -171,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if f"student-heads-{args.teacher_steps}" not in results:
         started = time.perf_counter()
         student_config = replace(TrainConfig(), name=f"distilled-mpnet-{args.teacher_steps}", show_progress=False)
-        classifier = train_model(student_config, taxonomy, encoder_path=student_dir)
-        save_bundle(classifier, work / f"bundle-student-{args.teacher_steps}")
-        done(f"student-heads-{args.teacher_steps}", summary(classifier, taxonomy, time.perf_counter() - started))
+        heads(f"student-heads-{args.teacher_steps}", student_config, f"bundle-student-{args.teacher_steps}", started, encoder_path=student_dir)
     if not wanted("student-finetuned"):
         return 0
     if args.student_finetune and f"student-finetuned-{args.teacher_steps}" not in results:
@@ -185,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         tuned_dir, _ = finetune_to_dir(
             tuned_config, work / f"student-ft-mpnet-{args.teacher_steps}", taxonomy, start=load_encoder(student_dir)
         )
-        classifier = train_model(tuned_config, taxonomy, encoder_path=tuned_dir)
-        save_bundle(classifier, work / f"bundle-student-ft-{args.teacher_steps}")
-        done(f"student-finetuned-{args.teacher_steps}", summary(classifier, taxonomy, time.perf_counter() - started))
+        heads(f"student-finetuned-{args.teacher_steps}", tuned_config, f"bundle-student-ft-{args.teacher_steps}", started, encoder_path=tuned_dir)
     if not wanted("minilm"):
         return 0
     if args.minilm_steps and f"minilm-{args.minilm_steps}" not in results:
@@ -196,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             checkpoint_dir=str(work / f"minilm-{args.minilm_steps}.ckpt"),
         )
         started = time.perf_counter()
-        classifier = train_model(minilm, taxonomy)
-        save_bundle(classifier, work / f"bundle-minilm-{args.minilm_steps}")
-        done(f"minilm-{args.minilm_steps}", summary(classifier, taxonomy, time.perf_counter() - started))
+        heads(f"minilm-{args.minilm_steps}", minilm, f"bundle-minilm-{args.minilm_steps}", started)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
     return 0

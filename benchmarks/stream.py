@@ -334,11 +334,16 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
 
 
 def _model_threshold(engine, version: str) -> float | None:
-    """The model's review threshold the next night would use, refitted on the reviews so far (None: the bundle's)."""
-    from jobclass.pipeline.memory import load_memory
+    """The model's review threshold the next night would use, refitted on the reviews so far (None:
+    the bundle's), without fitting the memory itself again."""
+    import jobclass.pipeline.memory as pipeline_memory
+    from jobclass.store.memory import read_decisions, read_model_top1
 
-    refit = load_memory(engine, model_version=version).model_threshold
-    return None if refit is None else refit.threshold
+    settings = pipeline_memory.MemorySettings()  # as the nightly reads it (the ablations replace it)
+    if not settings.refit_model_threshold:
+        return None
+    decisions = pipeline_memory.decisions_frame(read_decisions(engine))
+    return pipeline_memory.reviewed_threshold(decisions, read_model_top1(engine, version), settings).threshold
 
 
 def _known_keys(engine) -> set[str]:
