@@ -3,7 +3,7 @@ the review queue's order do to the share of postings coded without a human, at w
 how many decisions.
 
     .venv/bin/python benchmarks/stream.py --model BUNDLE [--budget 0.2 --budget 0.35] [--batch day|week]
-        [--bulk] [--json FILE]
+        [--bulk] [--reviewer-seed S] [--json FILE]
     .venv/bin/python benchmarks/stream.py --keys      # memory precision of each key, leave-one-out
 
 The stream is the 793 vendored USAJOBS postings in publication order. Its gold is the two hand-coded
@@ -20,17 +20,22 @@ plays the reviewer, and nothing here trains the model that ships.
 
 Arms, at each budget:
 
-- ``memory``: today's product: the memory on, the queue in its default order (what one decision
-  settles, then the least certain first), and the model's review threshold refitted each night on
-  the postings reviewed so far (``--no-threshold-refit``: the bundle's throughout);
+- ``memory``: today's product: the memory on (falling back on the reviews of a title's head where
+  nobody reviewed the title itself; ``--no-near-titles``: exact titles only), the queue in its default
+  order (what one decision settles, then the least certain first; a posting whose title was decided
+  since it was coded last, as the backlog step re-codes it: ``--queue-ignores-memory`` turns that
+  off), and the model's review threshold refitted each night on the postings reviewed so far
+  (``--no-threshold-refit``: the bundle's throughout);
 - ``baseline``: the behaviour before the memory: no memory, the queue newest run first.
 
 Reported per arm: the share of the stream coded automatically (not flagged for review), its strict
 and lenient precision against the gold, the decisions spent, the postings left pending, and the
 curve night by night. ``--bulk``: the reviewer applies each decision to every pending posting that
 shares the title (one decision, N labels): the labels' own precision against the gold is reported.
-The bundle's review threshold was fitted on the benchmark postings, which are part of this stream:
-``--bundle-threshold 1.01`` replaces it, so that the model accepts nothing until the refit on the
+``--reviewer-seed S``: the reviewer takes, at random, one of the queue's first rows that settle as
+many as its first (a sensitivity check: one exact order is one path through the stream, and small
+changes of path move the result by points). The bundle's review threshold was fitted on the
+benchmark postings, which are part of this stream: ``--bundle-threshold 1.01`` replaces it, so that the model accepts nothing until the refit on the
 simulated reviewer's decisions (out-of-sample: each night's threshold is fitted on earlier nights).
 The model's predictions are computed once per posting (the int8 encoder, as the nightly runs) and
 served to the pipeline by ``PrecomputedModel``; everything after the model runs for real.
@@ -43,6 +48,7 @@ import json
 import logging
 import math
 import os
+import random
 import sys
 import tempfile
 import time
@@ -60,6 +66,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 log = logging.getLogger("stream")
 
 REVIEWER = "simulated-reviewer"
+#: With ``--reviewer-seed``: the reviewer chooses among the queue's first this many rows that settle
+#: as many as its first.
+REVIEWER_CHOICE = 10
+#: How a code remembered from near titles (another title with the posting's head) says so in its evidence.
+NEAR_EVIDENCE = "with a title like this one"
 #: The nightly backlog step's lookback (jobclass.pipeline.backlog), in days of publication dates.
 BACKLOG_DAYS = 30
 
@@ -135,6 +146,9 @@ class Arm:
     budget: float
     bulk: bool = False
     backlog: bool = True
+    #: None: the reviewer takes the queue's first row. A seed: one at random among the first rows
+    #: that settle as many (a sensitivity check: reviewers do not work a queue in one exact order).
+    reviewer_seed: int | None = None
 
 
 @dataclass
@@ -163,11 +177,12 @@ def review(engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[s
 
     decisions = labels = 0
     bulk_labels: list[tuple[str, str]] = []
+    rng = random.Random(arm.reviewer_seed) if arm.reviewer_seed is not None else None
     while decisions < budget:
-        rows, _ = review_queue(engine, QueueFilter(order=arm.order), 1)
+        rows, _ = review_queue(engine, QueueFilter(order=arm.order), 1 if rng is None else REVIEWER_CHOICE)
         if not rows:
             break
-        row = rows[0]
+        row = rows[0] if rng is None else rng.choice([r for r in rows if r["settles"] == rows[0]["settles"]])
         code = gold[row["posting_id"]][0]
         ids = [row["posting_id"]]
         if arm.bulk and row["settles"] > 1:
@@ -234,6 +249,7 @@ def flagged_why(frame: pd.DataFrame) -> dict[str, int]:
     why[evidence.str.startswith("reviewed:") & (flagged["source"] == "model")] = "memory: not codable once (flagged with evidence)"
     why[(flagged["source"] == "memory") & evidence.str.contains("conflicting")] = "memory: a conflicting entry"
     why[(flagged["source"] == "memory") & ~evidence.str.contains("conflicting")] = "memory: score under its threshold"
+    why[(flagged["source"] == "memory") & evidence.str.contains(NEAR_EVIDENCE, regex=False)] = "memory (near titles): conflicting or under its threshold"
     why[flagged["rejected"] != ""] = "rejected"
     return {k: int(v) for k, v in why.value_counts().items()}
 
@@ -251,8 +267,8 @@ def score(frame: pd.DataFrame, gold: dict[str, tuple[str, frozenset[str]]]) -> d
         "precision_strict": round(sum(strict) / max(len(auto), 1), 4),
         "precision_lenient": round(sum(lenient) / max(len(auto), 1), 4),
     }
-    for source in ("memory", "model"):
-        part = auto["source"] == source
+    near = (auto["source"] == "memory") & auto["evidence"].fillna("").str.contains(NEAR_EVIDENCE, regex=False)
+    for source, part in (("memory", auto["source"] == "memory"), ("model", auto["source"] == "model"), ("near_titles", near)):
         n = int(part.sum())
         out[f"automatic_from_{source}"] = n
         out[f"precision_strict_{source}"] = round(sum(s for s, k in zip(strict, part) if k) / max(n, 1), 4)
@@ -333,6 +349,16 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     return outcome
 
 
+def _replace_settings(**changes: Any) -> None:
+    """An ablation: the memory settings the pipeline reads, with ``changes``."""
+    import dataclasses
+
+    import jobclass.pipeline.memory as pipeline_memory
+
+    settings_now = pipeline_memory.MemorySettings
+    pipeline_memory.MemorySettings = lambda **kw: dataclasses.replace(settings_now(**kw), **changes)
+
+
 def _model_threshold(engine, version: str) -> float | None:
     """The model's review threshold the next night would use, refitted on the reviews so far (None:
     the bundle's), without fitting the memory itself again."""
@@ -389,7 +415,46 @@ def key_precision(records: list[dict[str, Any]], gold: dict) -> list[dict[str, A
                 "precision_lenient": round(lenient / n, 4),
             }
         )
+    out.append(_near_title_precision(records, gold))
     return out
+
+
+def _near_title_precision(records: list[dict[str, Any]], gold: dict) -> dict[str, Any]:
+    """The title key, falling back on the title's head (:func:`jobclass.memory.keys.near_key`) where
+    no other posting has the title: leave-one-out as above; the head-only rows are also counted apart."""
+    from jobclass.memory.keys import memory_key, near_key
+
+    coded = [r for r in records if memory_key(r.get("title")) and gold[r["id"]][0] != "none"]
+    by_key: dict[str, list[str]] = defaultdict(list)
+    by_head: dict[str, list[str]] = defaultdict(list)
+    for r in coded:
+        by_key[memory_key(r.get("title"))].append(r["id"])
+        by_head[near_key(r.get("title"))].append(r["id"])
+    n = strict = lenient = near = near_strict = 0
+    for r in coded:
+        p = r["id"]
+        others = [o for o in by_key[memory_key(r.get("title"))] if o != p]
+        from_head = not others
+        if from_head:
+            others = [o for o in by_head[near_key(r.get("title"))] if o != p]
+        if not others:
+            continue
+        top = Counter(gold[o][0] for o in others).most_common(1)[0][0]
+        n += 1
+        strict += top == gold[p][0]
+        lenient += top in gold[p][1]
+        near += from_head
+        near_strict += from_head and top == gold[p][0]
+    return {
+        "key": "title, else its head",
+        "keys": len(by_key),
+        "postings_with_a_shared_key": n,
+        "share_of_stream": round(n / len(records), 4),
+        "precision_strict": round(strict / n, 4),
+        "precision_lenient": round(lenient / n, 4),
+        "postings_from_the_head_only": near,
+        "precision_strict_head_only": round(near_strict / max(near, 1), 4),
+    }
 
 
 def plot_curves(arms: list[dict[str, Any]], path: Path) -> None:
@@ -437,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         help="replace the bundle's review threshold (fitted on the benchmark postings, which are part of this "
         "stream) with this one, for example 1.01: the model accepts nothing until the refit on reviewed postings",
     )
+    parser.add_argument("--reviewer-seed", type=int, help="sensitivity: the reviewer takes one of the queue's first rows that settle as many, at random (this seed)")
+    parser.add_argument("--queue-ignores-memory", action="store_true", help="ablation: the queue does not put last the postings that await a re-code from a decision on their title")
+    parser.add_argument("--no-near-titles", action="store_true", help="ablation: the memory holds exact titles only (no fallback on a title's head)")
     parser.add_argument("--no-backlog", action="store_true", help="ablation: no backlog step (pending postings are not re-coded)")
     parser.add_argument("--predictions", type=Path, help="cache of the model's predictions (Parquet): read when it exists, else written")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -487,19 +555,22 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("a code the model does not rank first needs %d reviews", args.min_reviews_against_model)
         pipeline_memory.MemorySettings = functools.partial(MemorySettings, min_reviews_against_model=args.min_reviews_against_model)
     if args.no_threshold_refit:
-        import dataclasses
-
-        import jobclass.pipeline.memory as pipeline_memory
-
         log.warning("the model's review threshold is the bundle's (not refitted on reviewed postings)")
-        settings_now = pipeline_memory.MemorySettings
-        pipeline_memory.MemorySettings = lambda **kw: dataclasses.replace(settings_now(**kw), refit_model_threshold=False)
+        _replace_settings(refit_model_threshold=False)
+    if args.queue_ignores_memory:
+        import jobclass.store.labels as store_labels
+
+        log.warning("the queue does not put last the postings whose title was decided since they were coded")
+        store_labels._DECIDED_KEYS = "dk AS (SELECT NULL AS memory_key, NULL AS decided_at WHERE 1 = 0)"
+    if args.no_near_titles:
+        log.warning("the memory holds exact titles only (no fallback on a title's head)")
+        _replace_settings(near_titles=False)
     nights = batches(records, args.batch)
     budgets = args.budget or [0.2, 0.35]
     results = []
     with tempfile.TemporaryDirectory(prefix="jobclass-stream-") as tmp:
         for budget in budgets:
-            arms = [Arm("memory", True, "impact", budget, args.bulk, backlog=not args.no_backlog)]
+            arms = [Arm("memory", True, "impact", budget, args.bulk, backlog=not args.no_backlog, reviewer_seed=args.reviewer_seed)]
             if not args.bulk and not args.no_baseline:  # today's behaviour: no memory, the queue newest run first, one posting a decision
                 arms.append(Arm("baseline", False, "newest", budget))
             for arm in arms:
@@ -509,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     import jobclass.memory.entries as entries
     from jobclass.pipeline.memory import MemorySettings as settings
 
-    report = {"model": model.version, "backlog": not args.no_backlog, "bundle_threshold": args.bundle_threshold, "threshold_refit": not args.no_threshold_refit, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
+    report = {"model": model.version, "backlog": not args.no_backlog, "bundle_threshold": args.bundle_threshold, "threshold_refit": not args.no_threshold_refit, "near_titles": not args.no_near_titles, "queue_awaits_memory": not args.queue_ignores_memory, "reviewer_seed": args.reviewer_seed, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     if args.plot:

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument(
         "--order", choices=["impact", "newest"], default="impact",
-        help="impact (default): the postings one decision settles most of first (same title), then the least certain; "
+        help="impact (default): the postings one decision settles most of first (same title), then the least certain, "
+        "and last those whose title was decided since they were coded (the next nightly re-codes them); "
         "newest: newest run first",
     )
     database_option(export)

@@ -1,6 +1,8 @@
 """The memory applied to the model's predictions: the nightly's step between the model and the store.
 
-For a posting whose key (:func:`jobclass.memory.keys.memory_key`) is in memory:
+For a posting whose key (:func:`jobclass.memory.keys.memory_key`) is in memory, or, where nobody
+reviewed its own title, whose title's head (:func:`jobclass.memory.keys.near_key`: "Economist" for
+"Economist (Pathways Recent Graduate)") is:
 
 - its top 1 is the remembered code, scored by the fitted :class:`~jobclass.memory.scorer.MemoryScorer`,
   and accepted without review when the scorer is fitted and the score reaches its fitted threshold
@@ -14,9 +16,12 @@ For a posting whose key (:func:`jobclass.memory.keys.memory_key`) is in memory:
   specialists, then 69 more accepted so; benchmarks/RESULTS.md, issue 27);
   the model's own suggestions follow it (ranks 2..k);
 - a conflicting entry puts every code it holds first (most reviews first) and is always reviewed;
+- a code remembered from near titles only is accepted only once the scorer has seen enough such
+  rows (:attr:`~jobclass.memory.scorer.MemoryScorer.knows_near`), and its evidence says so;
 - a key that reviewers marked not codable, unanimously and at least ``reject_not_codable_after``
   times, is rejected with the reason ``remembered_not_codable`` (and its evidence); with fewer
-  reviews, the model's predictions go to review with the memory's evidence.
+  reviews, or where only near titles were marked so, the model's predictions go to review with the
+  memory's evidence.
 
 Before any of that, the model's own ``needs_review`` is set again from its review threshold refitted
 on the reviewed postings (:mod:`jobclass.memory.model_threshold`) where there are enough of them.
@@ -58,6 +63,8 @@ class MemorySettings:
     min_reviews_against_model: int = DEFAULT_MIN_REVIEWS_AGAINST_MODEL
     #: Refit the model's review threshold on the reviewed postings (jobclass.memory.model_threshold).
     refit_model_threshold: bool = True
+    #: Fall back on the reviews of titles with the posting's head (jobclass.memory.keys.near_key).
+    near_titles: bool = True
 
 
 @dataclass
@@ -122,7 +129,7 @@ def _remembered_rows(
                     "soc6_code": code[:7], "major_group": code[:2], "backoff_level": "detailed",
                     "evidence": entry.evidence(), "evidence_score": float(entry.n_agree / entry.n), "source": MEMORY,
                     "model_rank": ranked.index(code) + 1 if code in ranked else None, "conflict": entry.conflict,
-                    "n_agree": int(entry.counts.get(code, 0)),
+                    "n_agree": int(entry.counts.get(code, 0)), "near": entry.near,
                 }
             )
     memory = pd.DataFrame(records)
@@ -134,13 +141,14 @@ def _remembered_rows(
     # The model alone would accept its top 1 and it is the remembered code: two sources agree.
     model_accepts = ~first["needs_review"].astype(bool) & (first["onet_code"] == top["onet_code"].reindex(first.index))
     unsure = (top["score"] < fitted.scorer.threshold) | (not fitted.scorer.fitted)
+    unsure = unsure | (top["near"].astype(bool) & (not fitted.scorer.knows_near))
     # a code the model does not rank first needs enough reviews behind it
     thin = (top["model_rank"].fillna(0) != 1) & (top["n_agree"] < fitted.settings.min_reviews_against_model)
     review = top["conflict"] | thin | (unsure & ~model_accepts.reindex(top.index).fillna(False).astype(bool))
     taken = set(zip(memory["posting_id"], memory["onet_code"]))
     rest = model_rows[[(p, c) not in taken for p, c in zip(model_rows["posting_id"], model_rows["onet_code"])]]
     rest = rest.assign(source=MODEL, model_rank=rest["rank"], order=rest["rank"] + top_k)
-    rows = pd.concat([memory.drop(columns=["conflict", "n_agree"]), rest.drop(columns=["rank"])], ignore_index=True)
+    rows = pd.concat([memory.drop(columns=["conflict", "n_agree", "near"]), rest.drop(columns=["rank"])], ignore_index=True)
     rows = rows.sort_values(["posting_id", "order"], kind="stable")
     rows["rank"] = rows.groupby("posting_id", sort=False).cumcount() + 1
     rows = rows[rows["rank"] <= top_k].drop(columns=["order"])
@@ -162,11 +170,14 @@ def apply_memory(
     fitted: FittedMemory | None,
     titles: Mapping[str, str],
     decided: Collection[str] = (),
+    near_keys: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(predictions with :data:`jobclass.columns.MEMORY_COLUMNS`, rejects of remembered not-codable postings).
 
     ``predictions`` are the model's long rows (one per posting and rank), ``keys`` each posting's
-    memory key. Postings without an entry keep the model's rows, flagged for review by the model's
+    memory key, ``near_keys`` its title's head (:func:`jobclass.memory.keys.near_key`; the fallback
+    where ``fitted.settings.near_titles``). Postings without an entry keep the model's rows, flagged
+    for review by the model's
     threshold refitted on reviewed postings where ``fitted`` holds one (:func:`reflag`). So do the
     ``decided`` postings (a reviewer decided them: their label is their code, and the model's own
     rows are what the memory's score and the threshold's refit learn from).
@@ -180,15 +191,18 @@ def apply_memory(
     top_k = int(predictions["rank"].max())
     ids = predictions["posting_id"].astype(str)
     decided = set(decided)
+    near_keys = near_keys if near_keys is not None and fitted.settings.near_titles else {}
     entry_of = {
-        p: e for p in ids.unique() if p not in decided and (e := fitted.memory.get(keys.get(p) or "")) is not None
+        p: e
+        for p in ids.unique()
+        if p not in decided and (e := fitted.memory.lookup(keys.get(p) or "", near_keys.get(p) or "")) is not None
     }
     coded = {p: e for p, e in entry_of.items() if not e.not_codable}
     rejects, flagged = [], []
     for posting_id, entry in entry_of.items():
         if not entry.not_codable:
             continue
-        if not entry.conflict and entry.n >= fitted.settings.reject_not_codable_after:
+        if not entry.conflict and not entry.near and entry.n >= fitted.settings.reject_not_codable_after:
             rejects.append({"posting_id": posting_id, "reason_code": REMEMBERED_NOT_CODABLE, "detail": entry.evidence()})
         else:
             flagged.append(_flag_with(predictions[ids == posting_id], entry))

@@ -37,6 +37,9 @@ class MemoryEntry:
     last_reviewer: str
     last_at: str
     posting_ids: tuple[str, ...] = field(default=(), repr=False)
+    #: Counted over every title with the posting's head (:func:`jobclass.memory.keys.near_key`): the
+    #: fallback for a posting whose own title nobody reviewed.
+    near: bool = False
 
     @property
     def code(self) -> str:
@@ -71,10 +74,11 @@ class MemoryEntry:
             for code, count in ((c, self.counts[c]) for c in self.ranked_codes)
         ]
         noun = "posting" if self.n == 1 else "postings"
+        what = f"with a title like this one ({self.key} ...)" if self.near else "with this title"
         if len(parts) == 1:
-            head, body = f"reviewed: {self.n} {noun} with this title", parts[0].split(" ", 1)[1]
+            head, body = f"reviewed: {self.n} {noun} {what}", parts[0].split(" ", 1)[1]
         else:
-            head = f"reviewed: {self.n} {noun} with this title, {'conflicting' if self.conflict else 'mostly'}:"
+            head = f"reviewed: {self.n} {noun} {what}, {'conflicting' if self.conflict else 'mostly'}:"
             body = ", ".join(parts)
         return f"{head} {body}, last by {self.last_reviewer} on {self.last_at[:10]}"
 
@@ -89,20 +93,47 @@ class MemoryEntry:
         if not counts:
             return None
         ids = tuple(p for p in self.posting_ids if p != posting_id)
-        return MemoryEntry(self.key, counts, self.last_reviewer, self.last_at, ids)
+        return MemoryEntry(self.key, counts, self.last_reviewer, self.last_at, ids, self.near)
+
+
+def _entry(key: str, rows: list[tuple], near: bool = False) -> MemoryEntry:
+    """The entry of one key's decisions, oldest first: (code, reviewer, created_at, posting_id)."""
+    counts: dict[str, int] = {}
+    for code, *_ in rows:  # insertion order: the code first decided last comes last
+        counts[code] = counts.pop(code, 0) + 1
+    _, reviewer, at, _ = rows[-1]
+    return MemoryEntry(key, counts, reviewer, at, tuple(r[3] for r in rows), near)
 
 
 @dataclass
 class TitleMemory:
-    """Key -> :class:`MemoryEntry`."""
+    """Key -> :class:`MemoryEntry`; and, where the decisions carry a ``near_key``, each title head
+    -> the entry counted over every title with that head (:meth:`lookup` falls back on it)."""
 
     entries: dict[str, MemoryEntry] = field(default_factory=dict)
+    near_entries: dict[str, MemoryEntry] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def get(self, key: str) -> MemoryEntry | None:
         return self.entries.get(key) if key else None
+
+    def lookup(self, key: str, near_key: str = "") -> MemoryEntry | None:
+        """The entry of ``key``; where nobody reviewed it, the entry of its head ``near_key``."""
+        entry = self.get(key)
+        if entry is None and near_key:
+            entry = self.near_entries.get(near_key)
+        return entry
+
+    def lookup_without(self, key: str, near_key: str, posting_id: str, code: str) -> MemoryEntry | None:
+        """What :meth:`lookup` would return had ``posting_id`` (decided ``code``) not been decided:
+        the leave-one-out view of one reviewed posting."""
+        entry = self.get(key)
+        rest = entry.without(posting_id, code) if entry is not None else None
+        if rest is None and near_key and (near := self.near_entries.get(near_key)) is not None:
+            rest = near.without(posting_id, code)
+        return rest
 
     @classmethod
     def from_decisions(cls, decisions: pd.DataFrame, retired: Mapping[str, str] | None = None) -> TitleMemory:
@@ -113,21 +144,23 @@ class TitleMemory:
         if decisions.empty:
             return cls()
         frame = decisions[decisions["memory_key"].fillna("") != ""].sort_values(["created_at", "posting_id"], kind="stable")
-        entries: dict[str, MemoryEntry] = {}
+        if "near_key" not in frame.columns:
+            frame = frame.assign(near_key="")
         grouped: dict[str, list[tuple]] = {}
+        near_grouped: dict[str, list[tuple]] = {}
         for row in frame.itertuples(index=False):
             cutoff = retired.get(row.memory_key)
             if cutoff is not None and row.created_at <= cutoff:
                 continue
             code = NOT_CODABLE if row.decision == NOT_CODABLE else row.onet_code
-            grouped.setdefault(row.memory_key, []).append((code, row.reviewer, row.created_at, row.posting_id))
-        for key, rows in grouped.items():
-            counts: dict[str, int] = {}
-            for code, *_ in rows:  # insertion order: the code first decided last comes last
-                counts[code] = counts.pop(code, 0) + 1
-            _, reviewer, at, _ = rows[-1]
-            entries[key] = MemoryEntry(key, counts, reviewer, at, tuple(r[3] for r in rows))
-        return cls(entries)
+            decision = (code, row.reviewer, row.created_at, row.posting_id)
+            grouped.setdefault(row.memory_key, []).append(decision)
+            if isinstance(row.near_key, str) and row.near_key:
+                near_grouped.setdefault(row.near_key, []).append(decision)
+        return cls(
+            {key: _entry(key, rows) for key, rows in grouped.items()},
+            {key: _entry(key, rows, near=True) for key, rows in near_grouped.items()},
+        )
 
     def table(self) -> pd.DataFrame:
         """One row per entry, largest first: key, code, n, n_agree, conflict, codes, last_reviewer, last_at."""

@@ -1,9 +1,11 @@
 """The memory's score: the probability that a remembered code is right, fitted, never a constant.
 
 Features of a remembered code for one posting: how many reviews chose it, how many chose another
-code, and whether the model agrees (the code is the model's own top 1, or in its top k). A logistic
-regression maps them to a probability, fitted leave-one-out on the reviewed postings themselves:
-each reviewed posting is scored by the memory of the *other* reviewed postings with its key, and
+code, whether the model agrees (the code is the model's own top 1, or in its top k), and whether the
+reviews were of the posting's own title or of other titles with its head (a *near* title,
+:func:`jobclass.memory.keys.near_key`). A logistic regression maps them to a probability, fitted
+leave-one-out on the reviewed postings themselves: each reviewed posting is scored by the memory of
+the *other* reviewed postings with its key (or, where there are none, with its title's head), and
 the target is whether that memory's code is the reviewer's. Until there are enough such rows
 (:data:`MIN_ROWS`, both outcomes seen) the scorer is not fitted: its score is the smoothed share of
 agreeing reviews, and nothing from memory is accepted without review.
@@ -13,6 +15,10 @@ model's review threshold is: the lowest score at which the leave-one-out rows sc
 are right at ``target_precision`` (0.85 by default, the exact agreement of two human coders), never
 below the target itself minus :data:`THRESHOLD_SLACK`. The rows are cross-fitted (each scored by a
 regression fitted without its fold), so the threshold is not fitted on its own scores.
+
+A code remembered from near titles only is accepted without review once the scorer was fitted on at
+least :data:`MIN_NEAR_ROWS` such rows: until then the regression has not seen how often a title's
+head speaks for it, and would score it as an exact title.
 """
 
 from __future__ import annotations
@@ -28,17 +34,18 @@ from jobclass.model.thresholds import lowest_threshold_at_precision
 
 MIN_ROWS = 30
 MIN_PER_CLASS = 3
+MIN_NEAR_ROWS = 10
 FOLDS = 5
 #: The fitted threshold never goes lower than the target precision less this.
 THRESHOLD_SLACK = 0.15
-FEATURES = ["log_agree", "log_other", "model_top1", "model_topk"]
+FEATURES = ["log_agree", "log_other", "model_top1", "model_topk", "near"]
 
 
 def features(entry: MemoryEntry, code: str, model_codes: Sequence[str]) -> list[float]:
     """The features of ``code`` (one of the entry's) for a posting whose model ranked ``model_codes``."""
     agree = int(entry.counts.get(code, 0))
     rank = list(model_codes).index(code) + 1 if code in model_codes else 0
-    return [float(np.log1p(agree)), float(np.log1p(entry.n - agree)), float(rank == 1), float(rank >= 1)]
+    return [float(np.log1p(agree)), float(np.log1p(entry.n - agree)), float(rank == 1), float(rank >= 1), float(entry.near)]
 
 
 @dataclass
@@ -49,6 +56,7 @@ class MemoryScorer:
     intercept: float = 0.0
     n_rows: int = 0
     n_right: int = 0
+    n_near: int = 0  # training rows remembered from near titles
     target_precision: float = 0.85
     threshold: float = 1.0  # accept at or above this score (fitted); 1.0: never
 
@@ -62,6 +70,7 @@ class MemoryScorer:
 
         X, y = np.asarray(X, dtype=float).reshape(-1, len(FEATURES)), np.asarray(y, dtype=int)
         self.n_rows, self.n_right = len(y), int(y.sum())
+        self.n_near = int(X[:, FEATURES.index("near")].sum())
         if len(y) < MIN_ROWS or min(self.n_right, len(y) - self.n_right) < MIN_PER_CLASS:
             self.coef, self.intercept = [], 0.0
             return self
@@ -86,6 +95,11 @@ class MemoryScorer:
         threshold = lowest_threshold_at_precision(scores, y, self.target_precision)
         return 1.0 if threshold is None else max(threshold, self.target_precision - THRESHOLD_SLACK)
 
+    @property
+    def knows_near(self) -> bool:
+        """Whether codes remembered from near titles may be accepted without review."""
+        return self.fitted and self.n_near >= MIN_NEAR_ROWS
+
     def score(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float).reshape(-1, len(FEATURES))
         if not self.fitted:  # the smoothed share of agreeing reviews: (agree + 1) / (all + 2)
@@ -98,21 +112,21 @@ class MemoryScorer:
             return f"not fitted yet ({self.n_rows} leave-one-out rows; needs {MIN_ROWS} with both outcomes)"
         weights = ", ".join(f"{n}={w:+.2f}" for n, w in zip(FEATURES, self.coef))
         return (
-            f"fitted on {self.n_rows} leave-one-out rows ({self.n_right} right): {weights}, intercept "
+            f"fitted on {self.n_rows} leave-one-out rows ({self.n_right} right, {self.n_near} from near titles): {weights}, intercept "
             f"{self.intercept:+.2f}; accepted at >= {self.threshold:.3f} (precision {self.target_precision:.2f})"
         )
 
 
 def leave_one_out(memory: TitleMemory, reviewed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Training rows for :class:`MemoryScorer`: one per reviewed posting whose key has other
-    reviewed postings. ``reviewed`` has ``posting_id``, ``memory_key``, ``code`` (the reviewer's;
-    ``not_codable`` for a posting marked so) and ``model_codes`` (the model's own ranking of it)."""
+    reviewed postings (or, where it has none, whose title's head has: :meth:`TitleMemory.lookup_without`).
+    ``reviewed`` has ``posting_id``, ``memory_key``, ``code`` (the reviewer's; ``not_codable`` for a
+    posting marked so), ``model_codes`` (the model's own ranking of it) and optionally ``near_key``."""
     X, y = [], []
+    if "near_key" not in reviewed.columns:
+        reviewed = reviewed.assign(near_key="")
     for row in reviewed.itertuples(index=False):
-        entry = memory.get(row.memory_key)
-        if entry is None:
-            continue
-        rest = entry.without(row.posting_id, row.code)
+        rest = memory.lookup_without(row.memory_key, row.near_key or "", row.posting_id, row.code)
         if rest is None or rest.code == NOT_CODABLE:
             continue
         X.append(features(rest, rest.code, row.model_codes))

@@ -2,8 +2,9 @@
 
 A decision pays back at once on every posting it settles. The nightly run codes the night's new
 postings with the memory as it stands; this step then re-runs each earlier interval that holds a
-pending posting (top 1 flagged, nobody decided it) whose memory key got a decision, or was retired,
-after that interval's run started (a run reads the memory when it starts). The re-run is the interval's own
+pending posting (top 1 flagged, nobody decided it) whose memory key, or its title's head (the
+memory's fallback, :func:`jobclass.memory.keys.near_key`), got a decision, or was retired, after
+that interval's run started (a run reads the memory when it starts). The re-run is the interval's own
 (:func:`classify_interval` with ``force``: same run id, its SQL rows and Parquet parts replaced and
 reconciled), so SQL and Parquet stay one. The memory codes the pending postings as it would code a
 new posting with the title: accepted where its fitted score allows, flagged with the evidence
@@ -26,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from jobclass.memory.keys import near_key
 from jobclass.pipeline.interval import Classifier, RunSummary, classify_interval
 from jobclass.pipeline.memory import decisions_frame
 from jobclass.store.engine import TimeLike, format_ts, to_utc
@@ -45,15 +47,33 @@ def key_changed_at(decisions: pd.DataFrame, retired: Mapping[str, str] | None = 
     return changed
 
 
-def backlog_intervals(pending: pd.DataFrame, changed_at: Mapping[str, str]) -> list[tuple[str, str]]:
+def near_changed_at(decisions: pd.DataFrame, retired: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Title head (``near_key`` of :func:`decisions_frame`) -> when an entry of one of its titles
+    last changed (:func:`key_changed_at`): the memory's fallback entry for that head changed then."""
+    keyed = decisions[(decisions["memory_key"].fillna("") != "") & (decisions["near_key"].fillna("") != "")]
+    changed = key_changed_at(keyed, retired)
+    heads: dict[str, str] = {}
+    for key, head in zip(keyed["memory_key"], keyed["near_key"]):
+        if key in changed and changed[key] > heads.get(head, ""):
+            heads[head] = changed[key]
+    return heads
+
+
+def backlog_intervals(
+    pending: pd.DataFrame, changed_at: Mapping[str, str], near_changed: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
     """The intervals (oldest first) of ``pending`` postings (:func:`jobclass.store.memory.read_pending_keyed`)
-    whose key's entry changed (:func:`key_changed_at`) after their run started."""
+    whose key's entry (:func:`key_changed_at`), or with ``near_changed`` their title head's
+    (:func:`near_changed_at`), changed after their run started."""
+    near_changed = near_changed or {}
+    heads = [near_key(t if isinstance(t, str) else None) for t in pending["title"]] if "title" in pending else [""] * len(pending)
     settled = [
         (start, end)
-        for key, start, end, started in zip(
-            pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["started_at"]
+        for key, head, start, end, started in zip(
+            pending["memory_key"], heads, pending["interval_start"], pending["interval_end"], pending["started_at"]
         )
-        if key in changed_at and started is not None and changed_at[key] > started
+        if started is not None
+        and (changed_at.get(key, "") > started or (head and near_changed.get(head, "") > started))
     ]
     return sorted(set(settled))
 
@@ -74,7 +94,8 @@ def recode_backlog(
 
     since = format_ts(to_utc(end) - timedelta(days=lookback_days))
     pending = read_pending_keyed(engine, classifier.version, since)
-    intervals = backlog_intervals(pending, key_changed_at(decisions_frame(read_decisions(engine)), read_retirements(engine)))
+    decisions, retired = decisions_frame(read_decisions(engine)), read_retirements(engine)
+    intervals = backlog_intervals(pending, key_changed_at(decisions, retired), near_changed_at(decisions, retired))
     if not intervals:
         log.info("Backlog: no pending posting of %s has a title decided or retired since it was coded", classifier.version)
         return []

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 from jobclass.memory.apply import MEMORY_COLUMNS, FittedMemory, apply_memory
 from jobclass.model.classifier import PREDICTION_COLUMNS
 from jobclass.paths import predictions_dir
-from jobclass.pipeline.memory import keys_of
+from jobclass.pipeline.memory import keys_of, near_keys_of
 from jobclass.pipeline.parquet_sink import (
     partition_day,
     partition_dir,
@@ -187,7 +187,9 @@ def classify_frame(
             {"posting_id": missing, "reason_code": NO_PREDICTION, "detail": "the model returned no rows"}
         )
         rejected = pd.concat([rejected, lost[REJECT_COLUMNS]], ignore_index=True)
-    predictions, remembered = apply_memory(predictions.reset_index(drop=True), keys_of(valid), memory, title_of(), decided)
+    predictions, remembered = apply_memory(
+        predictions.reset_index(drop=True), keys_of(valid), memory, title_of(), decided, near_keys_of(valid)
+    )
     if len(remembered):
         rejected = pd.concat([rejected, remembered[REJECT_COLUMNS]], ignore_index=True)
     return predictions.reset_index(drop=True), rejected

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from jobclass.memory.apply import FittedMemory, MemorySettings
 from jobclass.memory.entries import NOT_CODABLE, TitleMemory
-from jobclass.memory.keys import memory_key
+from jobclass.memory.keys import memory_key, near_key
 from jobclass.memory.model_threshold import ReviewedThreshold, fit_reviewed_threshold
 from jobclass.memory.scorer import MemoryScorer, leave_one_out
 
@@ -28,9 +28,16 @@ def keys_of(frame: pd.DataFrame) -> dict[str, str]:
     return {str(p): memory_key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
 
 
+def near_keys_of(frame: pd.DataFrame) -> dict[str, str]:
+    """Posting id -> its title's head (:func:`jobclass.memory.keys.near_key`), as :func:`keys_of`."""
+    return {str(p): near_key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
+
+
 def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:
-    """The store's decisions (:func:`jobclass.store.memory.read_decisions`) with their memory key."""
-    keyed = decisions.assign(memory_key=[memory_key(t if isinstance(t, str) else None) for t in decisions["title"]])
+    """The store's decisions (:func:`jobclass.store.memory.read_decisions`) with their memory key
+    and their title's head (``near_key``)."""
+    titles = [t if isinstance(t, str) else None for t in decisions["title"]]
+    keyed = decisions.assign(memory_key=[memory_key(t) for t in titles], near_key=[near_key(t) for t in titles])
     return keyed.assign(onet_code=keyed["onet_code"].fillna(""))
 
 
@@ -42,18 +49,21 @@ def fit_memory(
 ) -> FittedMemory:
     """The memory from keyed decisions, and its scorer fitted leave-one-out on the reviewed postings
     whose model ranking is known."""
+    settings = settings or MemorySettings()
+    if not settings.near_titles or "near_key" not in decisions.columns:
+        decisions = decisions.assign(near_key="")
     memory = TitleMemory.from_decisions(decisions, retired)
     reviewed = decisions[decisions["posting_id"].astype(str).isin(model_codes)]
     reviewed = pd.DataFrame(
         {
             "posting_id": reviewed["posting_id"].astype(str),
             "memory_key": reviewed["memory_key"],
+            "near_key": reviewed["near_key"],
             "code": [NOT_CODABLE if d == NOT_CODABLE else c for d, c in zip(reviewed["decision"], reviewed["onet_code"])],
             "model_codes": [model_codes[str(p)] for p in reviewed["posting_id"]],
         }
     )
     X, y = leave_one_out(memory, reviewed)
-    settings = settings or MemorySettings()
     return FittedMemory(memory, MemoryScorer(target_precision=settings.target_precision).fit(X, y), settings)
 
 

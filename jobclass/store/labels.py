@@ -44,8 +44,10 @@ _REVIEWED = sa.text(
 # it: counted over the filtered queue in the same statement (CTE k), from the covering index
 # ix_predictions_queue; "newest" counts only the keys on its page, up to SETTLES_CAP each.
 #: The queue's orders: ``impact`` (the review queue's default: the postings one decision settles, those
-#: sharing a memory key, most first, then the least certain) and ``newest`` (newest run first). Each is
-#: its sort keys, (column, descending), ending in a unique key: a total order, which the keyset needs.
+#: sharing a memory key, most first, then the least certain; a posting whose key was decided since it
+#: was coded settles 0 and comes last: the next nightly re-codes it from memory) and ``newest`` (newest
+#: run first). Each is its sort keys, (column, descending), ending in a unique key: a total order,
+#: which the keyset needs.
 QUEUE_ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {
     "impact": (("settles", True), ("okey", False), ("score", False), ("posting_id", False), ("model_version", False)),
     "newest": (("run_started", True), ("run_id", False), ("score", False), ("posting_id", False)),
@@ -59,6 +61,15 @@ _LATEST = (
 _MULTI = "multi AS (SELECT posting_id FROM predictions WHERE rank = 1 GROUP BY posting_id HAVING COUNT(*) > 1)"
 _LATEST_OF_MULTI = f"(p.posting_id NOT IN (SELECT posting_id FROM multi) OR {_LATEST})"
 _DECIDED = "EXISTS (SELECT 1 FROM posting_labels d WHERE d.posting_id = p.posting_id)"
+# Each memory key's latest decision (the key of a decided posting is its predictions' memory_key). A
+# pending posting whose key was decided after its run started *awaits* the memory: the nightly's
+# backlog step re-codes it from that decision (jobclass.pipeline.backlog), so a decision on it now
+# settles nothing more; "impact" puts it last (settles 0) until the re-code has read the decision.
+_DECIDED_KEYS = (
+    "dk AS (SELECT pl.memory_key, MAX(l.created_at) AS decided_at FROM posting_labels l "
+    "JOIN predictions pl ON pl.posting_id = l.posting_id AND pl.rank = 1 "
+    "WHERE pl.memory_key IS NOT NULL GROUP BY pl.memory_key)"
+)
 _SEARCH = (
     "(p.posting_id = :search OR p.onet_code LIKE :search_code ESCAPE '!' "
     "OR LOWER(COALESCE(j.title, '')) LIKE :search_title ESCAPE '!')"
@@ -292,11 +303,15 @@ def _page_sql(filters: QueueFilter, cursor: bool, forward: bool, offset: bool, b
     tail = f" LIMIT :limit{' OFFSET :offset' if offset else ''}"
     if order == "impact":
         where = f" WHERE {_keyset(order, forward)}" if cursor else ""
+        columns = "p.posting_id, p.model_version, p.score, p.memory_key, COALESCE(r.started_at, p.predicted_at) AS run_started"
         ctes = (
-            f"{filters.ctes()}q AS ({filters.source('p.posting_id, p.model_version, p.score, p.memory_key', whole=True)}), "
-            "k AS (SELECT memory_key, COUNT(*) AS n FROM q WHERE memory_key IS NOT NULL GROUP BY memory_key), "
-            "s AS (SELECT q.posting_id, q.model_version, q.score, COALESCE(q.memory_key, '') AS okey, "
-            "COALESCE(k.n, 1) AS settles FROM q LEFT JOIN k ON k.memory_key = q.memory_key), "
+            f"{filters.ctes()}q AS ({filters.source(columns, whole=True)}), "
+            f"{_DECIDED_KEYS}, "
+            "a AS (SELECT q.*, CASE WHEN dk.decided_at > q.run_started THEN 1 ELSE 0 END AS awaiting "
+            "FROM q LEFT JOIN dk ON dk.memory_key = q.memory_key), "
+            "k AS (SELECT memory_key, COUNT(*) AS n FROM a WHERE memory_key IS NOT NULL AND awaiting = 0 GROUP BY memory_key), "
+            "s AS (SELECT a.posting_id, a.model_version, a.score, COALESCE(a.memory_key, '') AS okey, "
+            "CASE WHEN a.awaiting = 1 THEN 0 ELSE COALESCE(k.n, 1) END AS settles FROM a LEFT JOIN k ON k.memory_key = a.memory_key), "
             f"page AS (SELECT * FROM s{where} ORDER BY {_order_by(order, forward)}{tail})"
         )
         extra = "page.settles, page.okey" + (", (SELECT COUNT(*) FROM q) AS total" if count else "")

@@ -34,8 +34,9 @@ _MODEL_TOP1 = sa.text(
 # successful run that coded them (with when it started, before it read the memory): what a decision
 # made since may now settle.
 _PENDING_KEYED = sa.text(
-    "SELECT p.posting_id, p.memory_key, r.interval_start, r.interval_end, r.started_at FROM predictions p "
+    "SELECT p.posting_id, p.memory_key, jp.title, r.interval_start, r.interval_end, r.started_at FROM predictions p "
     "JOIN prediction_runs r ON r.run_id = p.run_id "
+    "LEFT JOIN job_postings jp ON jp.id = p.posting_id "
     "LEFT JOIN posting_labels l ON l.posting_id = p.posting_id "
     "WHERE p.model_version = :version AND p.rank = 1 AND p.needs_review AND p.memory_key IS NOT NULL "
     "AND l.posting_id IS NULL AND r.status = 'success' AND r.interval_end >= :since"
@@ -83,10 +84,10 @@ def read_model_top1(engine: Engine, model_version: str) -> pd.DataFrame:
 
 
 def read_pending_keyed(engine: Engine, model_version: str, since: str) -> pd.DataFrame:
-    """``posting_id``, ``memory_key``, ``interval_start``, ``interval_end``, ``started_at``: postings
-    that ``model_version`` flagged and nobody decided, with the successful run (interval ending at or
-    after ``since``) that coded them, and when it started."""
-    columns = ["posting_id", "memory_key", "interval_start", "interval_end", "started_at"]
+    """``posting_id``, ``memory_key``, ``title``, ``interval_start``, ``interval_end``, ``started_at``:
+    postings that ``model_version`` flagged and nobody decided, with the successful run (interval
+    ending at or after ``since``) that coded them, and when it started."""
+    columns = ["posting_id", "memory_key", "title", "interval_start", "interval_end", "started_at"]
     with engine.connect() as conn:
         rows = conn.execute(_PENDING_KEYED, {"version": model_version, "since": since}).fetchall()
     return pd.DataFrame([tuple(r) for r in rows], columns=columns, dtype=object)

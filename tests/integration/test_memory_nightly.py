@@ -56,8 +56,13 @@ def test_a_decision_codes_the_next_nights_postings_with_that_title(engine, tiny_
 
     record_decision(engine, Decision("p1", CODED, PA, "rita"))
     assert memory_table(engine)["memory_key"].tolist() == ["program analyst"]
+    # The other two await the memory (the backlog step re-codes them from that decision): a decision
+    # on them now settles nothing more, so the queue asks for the welder first.
+    rows, _ = review_queue(engine, QueueFilter(), 10)
+    assert (rows[0]["posting_id"], rows[0]["settles"]) == ("w1", 1)
+    assert {(r["posting_id"], r["settles"]) for r in rows[1:]} == {("p2", 0), ("p3", 0)}
 
-    _load(engine, DAY2, [("p4", "PROGRAM ANALYST"), ("w2", "Welder")])
+    _load(engine, DAY2, [("p4", "PROGRAM ANALYST"), ("w2", "Welder"), ("p5", "Program Analyst (Budget)")])
     _night(engine, tiny_classifier, DAY2, tmp_path, DAY3)
     top = _top(engine, "p4")
     assert (top["onet_code"], top["source"]) == (PA, "memory")
@@ -65,12 +70,18 @@ def test_a_decision_codes_the_next_nights_postings_with_that_title(engine, tiny_
     assert 0 < top["score"] < 1
     assert top["needs_review"]  # one review, and the score is not fitted yet: reviewed, not auto-accepted
     assert _top(engine, "w2")["source"] == "model"
+    # A title nobody reviewed falls back on the reviews of its head ("Program Analyst"), and says so.
+    near = _top(engine, "p5")
+    assert (near["onet_code"], near["source"], near["memory_key"]) == (PA, "memory", "program analyst budget")
+    assert near["evidence"].startswith(f"reviewed: 1 posting with a title like this one (program analyst ...) coded {PA}")
+    assert near["needs_review"]
     with engine.connect() as conn:
         counts = dict(conn.execute(sa.text("SELECT source, COUNT(*) FROM predictions WHERE rank = 1 GROUP BY source")).fetchall())
-    assert counts == {"memory": 1, "model": 5}
+    assert counts == {"memory": 2, "model": 5}
     parts = pd.concat(pd.read_parquet(p) for p in tmp_path.rglob("*.parquet"))
-    memory_rows = parts[(parts["rank"] == 1) & (parts["source"] == "memory")]
-    assert memory_rows["posting_id"].tolist() == ["p4"] and memory_rows["memory_key"].tolist() == ["program analyst"]
+    memory_rows = parts[(parts["rank"] == 1) & (parts["source"] == "memory")].sort_values("posting_id")
+    assert memory_rows["posting_id"].tolist() == ["p4", "p5"]
+    assert memory_rows["memory_key"].tolist() == ["program analyst", "program analyst budget"]
 
 
 @pytest.mark.slow

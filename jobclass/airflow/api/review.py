@@ -184,7 +184,8 @@ def review_page(
     app_state: ApiState = Depends(api_state),
 ) -> HTMLResponse:
     """The review queue: the postings flagged for review, by default those one decision settles
-    most of first (postings sharing a title), then the least certain."""
+    most of first (postings sharing a title), then the least certain, and last those whose title was
+    decided since they were coded (the next nightly re-codes them from that decision)."""
     selected = {"run": run, "group": group, "band": band, "model": model, "state": state, "q": q, "order": order}
     position = {"page": page, "after": after, "before": before, "total": total}
     return _page(request, app_state, "review", selected, position, dag_id, dag_run_id)

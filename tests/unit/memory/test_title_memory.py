@@ -9,8 +9,8 @@ import pytest
 
 from jobclass.memory.apply import REMEMBERED_NOT_CODABLE, FittedMemory, MemorySettings, apply_memory, model_only
 from jobclass.memory.entries import TitleMemory
-from jobclass.memory.keys import TITLE_AGENCY, TITLE_SERIES, memory_key
-from jobclass.memory.scorer import MIN_ROWS, MemoryScorer, features, leave_one_out
+from jobclass.memory.keys import TITLE_AGENCY, TITLE_SERIES, memory_key, near_key
+from jobclass.memory.scorer import FEATURES, MIN_NEAR_ROWS, MIN_ROWS, MemoryScorer, features, leave_one_out
 
 PA, BA = "13-1111.00", "13-2031.00"
 
@@ -46,7 +46,7 @@ class AlwaysFitted(MemoryScorer):
     def __init__(self) -> None:
         super().__init__()
         rng = np.random.default_rng(0)
-        X = np.array([[np.log1p(a), 0.0, float(t), float(t or k)] for a in (1, 2, 5) for t in (0, 1) for k in (0, 1)] * 10)
+        X = np.array([[np.log1p(a), 0.0, float(t), float(t or k), 0.0] for a in (1, 2, 5) for t in (0, 1) for k in (0, 1)] * 10)
         y = (X[:, 0] + X[:, 2] + rng.normal(0, 0.3, len(X)) > 1.2).astype(int)
         self.fit(X, y)
 
@@ -104,7 +104,7 @@ def test_the_score_is_fitted_from_reviews_and_is_never_a_constant():
     entry = memory.get("k")
     agree, disagree = fitted.score(np.array([features(entry, PA, [PA, BA]), features(entry, PA, [BA, "11-1021.00"])]))
     assert 0 < disagree < agree < 1  # the model's agreement raises the score
-    few = MemoryScorer().fit(np.zeros((MIN_ROWS - 1, 4)), np.r_[np.ones(MIN_ROWS - 5), np.zeros(4)])
+    few = MemoryScorer().fit(np.zeros((MIN_ROWS - 1, len(FEATURES))), np.r_[np.ones(MIN_ROWS - 5), np.zeros(4)])
     assert not few.fitted and "not fitted yet" in few.describe()
 
 
@@ -121,7 +121,7 @@ def test_leave_one_out_scores_each_reviewed_posting_by_the_others():
     # a: the others say PA x1, BA x1 (tie: BA decided last) -> wrong; b: PA x1 BA x1 -> BA, wrong;
     # c: PA x2 -> wrong for c (BA); d: alone, no row.
     assert len(y) == 3 and y.tolist() == [0, 0, 0]
-    assert X[2].tolist() == pytest.approx([np.log1p(2), 0.0, 0.0, 0.0])
+    assert X[2].tolist() == pytest.approx([np.log1p(2), 0.0, 0.0, 0.0, 0.0])
 
 
 def test_a_remembered_title_gets_its_code_first_the_model_after_it():
@@ -191,7 +191,7 @@ def test_the_accept_threshold_is_fitted_for_the_target_precision():
     rng = np.random.default_rng(1)
     agree = rng.integers(1, 8, 400)
     top1 = rng.integers(0, 2, 400)
-    X = np.c_[np.log1p(agree), np.zeros(400), top1, top1]
+    X = np.c_[np.log1p(agree), np.zeros(400), top1, top1, np.zeros(400)]
     y = (rng.random(400) < 0.5 + 0.06 * agree + 0.1 * top1).astype(int)  # more reviews, model agrees: righter
     strict = MemoryScorer(target_precision=0.9).fit(X, y)
     loose = MemoryScorer(target_precision=0.8).fit(X, y)
@@ -217,7 +217,7 @@ class AcceptsAll(MemoryScorer):
     """A fitted scorer whose threshold every remembered code passes: what is left to decide is the rule."""
 
     def __init__(self) -> None:
-        super().__init__(coef=[1.0, 0.0, 0.0, 0.0], intercept=5.0, threshold=0.0)
+        super().__init__(coef=[1.0, 0.0, 0.0, 0.0, 0.0], intercept=5.0, threshold=0.0, n_near=MIN_NEAR_ROWS)
 
 
 def test_a_code_against_the_models_top_1_needs_three_reviews_before_it_is_accepted():
@@ -236,3 +236,70 @@ def test_a_code_against_the_models_top_1_needs_three_reviews_before_it_is_accept
     five = TitleMemory.from_decisions(_decisions(*[(f"r{i}", "k", "13-1151.00", "rita", "01") for i in range(5)]))
     rows, _ = apply_memory(model_says_pa, {"x": "k"}, FittedMemory(five, AcceptsAll(), strict), {})
     assert rows["needs_review"].all()
+
+
+def _near_decisions(*rows: tuple[str, str, str, str]) -> pd.DataFrame:
+    """(posting, raw title, code, day) -> decisions keyed as the store's are (key and title head)."""
+    frame = _decisions(*[(p, memory_key(t), c, "rita", d) for p, t, c, d in rows])
+    return frame.assign(near_key=[near_key(t) for _, t, _, _ in rows])
+
+
+def test_a_titles_head_drops_its_qualifiers_but_not_its_words():
+    assert near_key("Economist (Pathways Recent Graduate)") == near_key("ECONOMIST") == "economist"
+    assert near_key("Nurse - Night Shift") == near_key("Nurse #415") == "nurse"
+    assert near_key("Mission Support Specialist: Budget") == "mission support specialist"
+    # a comma and a slash are part of the title: "Farmworkers, Crop" is not "Farmworkers, Livestock"
+    assert near_key("Farmworkers, Crop") == memory_key("Farmworkers, Crop") != near_key("Farmworkers, Livestock")
+    assert near_key("Supervisory IT Specialist (INFOSEC)") == "supervisory it specialist" != near_key("IT Specialist")
+    assert near_key("(MP)") == memory_key("(MP)")  # no head: the whole title
+    assert near_key("We are looking for great people to join our team.") == near_key(None) == ""
+
+
+def test_a_title_nobody_reviewed_falls_back_on_the_reviews_of_its_head():
+    memory = TitleMemory.from_decisions(
+        _near_decisions(*[(f"r{i}", "Economist (Direct Hire)", "19-3011.00", "01") for i in range(4)], ("s", "Economist", "19-3011.00", "02"))
+    )
+    own = memory.lookup(memory_key("Economist"), near_key("Economist"))
+    assert own is memory.get("economist") and (own.n, own.near) == (1, False)  # its own title first
+    near = memory.lookup(memory_key("Economist (Pathways)"), near_key("Economist (Pathways)"))
+    assert (near.key, near.n, near.code, near.near) == ("economist", 5, "19-3011.00", True)
+    assert near.evidence().startswith("reviewed: 5 postings with a title like this one (economist ...) coded 19-3011.00")
+    assert memory.lookup(memory_key("Economist (Pathways)")) is None  # without the head: nothing
+    # leave-one-out: the only posting with its own title falls back on the others with its head
+    rest = memory.lookup_without("economist", "economist", "s", "19-3011.00")
+    assert (rest.n, rest.near) == (4, True)
+    retired = TitleMemory.from_decisions(
+        _near_decisions(("a", "Economist (A)", "19-3011.00", "01"), ("b", "Economist (B)", "13-2011.00", "02")),
+        {"economist b": "2026-12-05T00:00:00.000000Z"},
+    )
+    assert retired.near_entries["economist"].counts == {"19-3011.00": 1}  # a retired title stops counting for its head too
+
+
+def test_near_titles_are_a_feature_and_are_accepted_only_once_the_score_has_seen_them():
+    decisions = _near_decisions(*[(f"r{i}", "Economist (Direct Hire)", "19-3011.00", "01") for i in range(4)])
+    memory = TitleMemory.from_decisions(decisions)
+    reviewed = pd.DataFrame(
+        {"posting_id": ["x"], "memory_key": ["economist pathways"], "near_key": ["economist"], "code": ["19-3011.00"], "model_codes": [["19-3011.00"]]}
+    )
+    X, y = leave_one_out(memory, reviewed)
+    assert X.tolist() == [pytest.approx([np.log1p(4), 0.0, 1.0, 1.0, 1.0])] and y.tolist() == [1]
+    predictions = pd.DataFrame(_model("x", ["19-3011.00", BA], needs_review=True))
+    keys, heads = {"x": "economist pathways"}, {"x": "economist"}
+    unseen = AcceptsAll()
+    unseen.n_near = MIN_NEAR_ROWS - 1
+    rows, _ = apply_memory(predictions, keys, FittedMemory(memory, unseen), {}, near_keys=heads)
+    assert rows["source"].iloc[0] == "memory" and rows["needs_review"].all()  # the score has not seen near titles
+    assert "with a title like this one" in rows["evidence"].iloc[0] and rows["memory_key"].eq("economist pathways").all()
+    rows, _ = apply_memory(predictions, keys, FittedMemory(memory, AcceptsAll()), {}, near_keys=heads)
+    assert rows["source"].iloc[0] == "memory" and not rows["needs_review"].any()
+    off = FittedMemory(memory, AcceptsAll(), MemorySettings(near_titles=False))
+    rows, _ = apply_memory(predictions, keys, off, {}, near_keys=heads)
+    assert rows["source"].eq("model").all()
+
+
+def test_a_near_title_marked_not_codable_is_flagged_never_rejected():
+    memory = TitleMemory.from_decisions(_near_decisions(*[(f"r{i}", "Public Notice (FAA)", "", "01") for i in range(3)]))
+    predictions = pd.DataFrame(_model("x", [PA, BA], needs_review=False))
+    rows, rejects = apply_memory(predictions, {"x": "public notice"}, FittedMemory(memory, AcceptsAll()), {}, near_keys={"x": "public notice"})
+    assert rejects.empty and rows["needs_review"].all() and rows["source"].eq("model").all()
+    assert rows["evidence"].iloc[0].startswith("reviewed: 3 postings with a title like this one (public notice ...) marked not codable")

@@ -34,6 +34,9 @@ ORPHAN_RUN = ("r0", MODEL, None, "2026-12-04T02:00:00.000000Z")  # no prediction
 # prediction then has its run's row, and "newest" walks the runs (else it sorts the whole queue).
 LATE_RUNS = [("r0", MODEL, "2026-12-04T05:00:00.000000Z", None), ("r9", "m3", RUNS[1][2], None)]
 KEYS = ["nurse", "welder", "clerk", "analyst", None]
+# When every label was decided: after r1 and r2 started, before the others. A pending row of r1 or r2
+# whose memory key a labelled posting has awaits the memory (settles 0 in "impact").
+DECIDED_AT = "2026-12-02T12:00:00.000000Z"
 
 
 def _seed(engine: sa.Engine, n: int = 70, seed: int = 7) -> list[dict]:
@@ -56,7 +59,7 @@ def _seed(engine: sa.Engine, n: int = 70, seed: int = 7) -> list[dict]:
                     "flag": rng.random() < 0.8, "run": run_id, "at": predicted_at, "key": key,
                 })
         if i % 5 == 0:
-            labels.append({"p": pid})
+            labels.append({"p": pid, "at": DECIDED_AT})
     # a tie: p001's newer model predicted at the same instant as its first run
     predictions += [
         {"p": "p001", "m": "m3", "r": r, "c": "15-1252.00", "s": 0.3 / r, "flag": True, "run": "r9",
@@ -83,7 +86,7 @@ def _seed(engine: sa.Engine, n: int = 70, seed: int = 7) -> list[dict]:
         )
         conn.execute(
             sa.text("INSERT INTO posting_labels (posting_id, onet_code, reviewer, created_at) "
-                    "VALUES (:p, '11-1011.00', 'alice', '2026-12-06T00:00:00.000000Z')"),
+                    "VALUES (:p, '11-1011.00', 'alice', :at)"),
             labels,
         )
     return predictions
@@ -102,9 +105,18 @@ def _expected(predictions: list[dict], filters: QueueFilter, labelled: set[str],
         and (filters.state == "all" or (p["p"] in labelled) == (filters.state == "decided"))
     ]
     per_key: dict = {}
-    for p in rows:
-        per_key[p["key"]] = per_key.get(p["key"], 0) + 1
-    settles = {id(p): per_key[p["key"]] if p["key"] is not None else 1 for p in rows}
+    settles: dict = {}
+    if filters.order == "impact":
+        decided_keys = {p["key"] for p in top if p["p"] in labelled and p["key"] is not None}
+        awaiting = {id(p) for p in rows if p["key"] in decided_keys and DECIDED_AT > (started.get(p["run"]) or p["at"])}
+        for p in rows:
+            if id(p) not in awaiting:
+                per_key[p["key"]] = per_key.get(p["key"], 0) + 1
+        settles = {id(p): 0 if id(p) in awaiting else per_key[p["key"]] if p["key"] is not None else 1 for p in rows}
+    else:
+        for p in rows:
+            per_key[p["key"]] = per_key.get(p["key"], 0) + 1
+        settles = {id(p): per_key[p["key"]] if p["key"] is not None else 1 for p in rows}
     if filters.order == "impact":
         rows.sort(key=lambda p: (-settles[id(p)], p["key"] or "", p["s"], p["p"], p["m"]))
     else:
@@ -154,6 +166,9 @@ def test_walking_the_cursors_gives_every_row_once_in_order(seeded, filters):
     engine, predictions, labelled, started = seeded
     expected = _expected(predictions, filters, labelled, started)
     assert len(expected) > 8
+    if filters.order == "impact" and filters.state == "pending":  # rows awaiting the memory come last
+        settles = [s for _, _, s in expected]
+        assert 0 in settles and settles[-1] == 0 and max(settles) > 1
     pages = _walk(engine, filters, 4)
     rows = [r for page in pages for r in page.rows]
     assert [(r["posting_id"], r["model_version"], r["settles"]) for r in rows] == expected
