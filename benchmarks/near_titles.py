@@ -3,8 +3,9 @@
 
     .venv/bin/python benchmarks/near_titles.py [--json FILE]
 
-Sources (``jobclass/resources/titles``, benchmark titles already removed): ``dol_h2`` (employer
-titles with the SOC code the Department of Labor certified, weighted by certifications) and
+Sources (``jobclass/resources/titles``, read as training reads them: benchmark titles and the
+held-out commercial-titles slice removed): ``dol_h2`` (employer titles with the SOC code the
+Department of Labor certified, weighted by certifications; its weak rows left out) and
 ``usajobs_series`` (federal titles with their OPM series, one row each: a coarser label than SOC).
 For every title whose head has *other* titles, the head's other titles' majority label is compared
 with the title's own (leave-one-out, as the memory would code a posting whose own title nobody
@@ -27,8 +28,6 @@ import pandas as pd
 
 from jobclass.memory.keys import memory_key, near_key
 
-RESOURCES = Path(__file__).resolve().parents[1] / "jobclass" / "resources" / "titles"
-
 
 def _head_at(pattern: str) -> Callable[[str], str]:
     qualifier = re.compile(pattern)
@@ -50,9 +49,13 @@ VARIANTS: dict[str, Callable[[str], str]] = {
 
 
 def labelled(source: str) -> pd.DataFrame:
-    """title, label, weight."""
-    frame = pd.read_csv(RESOURCES / f"{source}.csv.gz", dtype=str)
+    """title, label, weight: the source as training reads it (benchmark titles and the held-out
+    commercial-titles slice removed; ``dol_h2``'s weak rows left out)."""
+    from jobclass.training.title_sources import read_source
+
+    frame = read_source(source, set()).astype(str)
     if source == "dol_h2":
+        frame = frame[frame["weak"] != "1"]
         return pd.DataFrame({"title": frame["title"], "label": frame["onet_code"], "weight": frame["cases"].astype(int)})
     return pd.DataFrame({"title": frame["title"], "label": frame["series"], "weight": 1})
 

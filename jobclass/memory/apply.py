@@ -177,10 +177,9 @@ def apply_memory(
     ``predictions`` are the model's long rows (one per posting and rank), ``keys`` each posting's
     memory key, ``near_keys`` its title's head (:func:`jobclass.memory.keys.near_key`; the fallback
     where ``fitted.settings.near_titles``). Postings without an entry keep the model's rows, flagged
-    for review by the model's
-    threshold refitted on reviewed postings where ``fitted`` holds one (:func:`reflag`). So do the
-    ``decided`` postings (a reviewer decided them: their label is their code, and the model's own
-    rows are what the memory's score and the threshold's refit learn from).
+    for review by the model's threshold refitted on reviewed postings where ``fitted`` holds one
+    (:func:`reflag`). So do the ``decided`` postings (a reviewer decided them: their label is their
+    code, and the model's own rows are what the memory's score and the threshold's refit learn from).
     """
     empty_rejects = pd.DataFrame(columns=["posting_id", "reason_code", "detail"])
     if fitted is not None:

@@ -112,6 +112,8 @@ class TitleMemory:
 
     entries: dict[str, MemoryEntry] = field(default_factory=dict)
     near_entries: dict[str, MemoryEntry] = field(default_factory=dict)
+    #: Keys a reviewer retired: their postings go to the model, not to their head's entry.
+    retired: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -120,9 +122,10 @@ class TitleMemory:
         return self.entries.get(key) if key else None
 
     def lookup(self, key: str, near_key: str = "") -> MemoryEntry | None:
-        """The entry of ``key``; where nobody reviewed it, the entry of its head ``near_key``."""
+        """The entry of ``key``; where nobody reviewed it (and nobody retired it), the entry of its
+        head ``near_key``."""
         entry = self.get(key)
-        if entry is None and near_key:
+        if entry is None and near_key and key not in self.retired:
             entry = self.near_entries.get(near_key)
         return entry
 
@@ -131,7 +134,7 @@ class TitleMemory:
         the leave-one-out view of one reviewed posting."""
         entry = self.get(key)
         rest = entry.without(posting_id, code) if entry is not None else None
-        if rest is None and near_key and (near := self.near_entries.get(near_key)) is not None:
+        if rest is None and near_key and key not in self.retired and (near := self.near_entries.get(near_key)) is not None:
             rest = near.without(posting_id, code)
         return rest
 
@@ -160,6 +163,7 @@ class TitleMemory:
         return cls(
             {key: _entry(key, rows) for key, rows in grouped.items()},
             {key: _entry(key, rows, near=True) for key, rows in near_grouped.items()},
+            frozenset(retired),
         )
 
     def table(self) -> pd.DataFrame:

@@ -73,9 +73,9 @@ def memory_key(title: str | None, extras: str | dict[str, Any] | None = None, sc
 #: sign ("Economist (Pathways Recent Graduate)", "Nurse - Night Shift", "Clerk #415"). Chosen on
 #: labelled titles outside every benchmark (``benchmarks/near_titles.py``; benchmarks/RESULTS.md,
 #: "Near titles"): where a title's own entry is missing, its head's other titles give its label on
-#: 0.908 of the Department of Labor's employer titles (SOC, weighted by certifications; the exact
+#: 0.907 of the Department of Labor's employer titles (SOC, weighted by certifications; the exact
 #: title: 0.945) and 0.859 of the federal titles (OPM series). Splitting at a comma too lowered both
-#: (0.861 and 0.825): "Farmworkers, Crop" is not "Farmworkers, Livestock".
+#: (0.864 and 0.825): "Farmworkers, Crop" is not "Farmworkers, Livestock".
 _QUALIFIER = re.compile(r"\s*(?:\(|\s[-\u2013\u2014]\s|:|;|\s#)")
 
 

@@ -64,7 +64,9 @@ def backlog_intervals(
 ) -> list[tuple[str, str]]:
     """The intervals (oldest first) of ``pending`` postings (:func:`jobclass.store.memory.read_pending_keyed`)
     whose key's entry (:func:`key_changed_at`), or with ``near_changed`` their title head's
-    (:func:`near_changed_at`), changed after their run started."""
+    (:func:`near_changed_at`), changed after their run started. A head's change re-runs a posting's
+    interval even where its own title has an entry (which the memory reads first): a re-run too
+    many, never one too few."""
     near_changed = near_changed or {}
     heads = [near_key(t if isinstance(t, str) else None) for t in pending["title"]] if "title" in pending else [""] * len(pending)
     settled = [

@@ -12,6 +12,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -61,14 +62,24 @@ _LATEST = (
 _MULTI = "multi AS (SELECT posting_id FROM predictions WHERE rank = 1 GROUP BY posting_id HAVING COUNT(*) > 1)"
 _LATEST_OF_MULTI = f"(p.posting_id NOT IN (SELECT posting_id FROM multi) OR {_LATEST})"
 _DECIDED = "EXISTS (SELECT 1 FROM posting_labels d WHERE d.posting_id = p.posting_id)"
-# Each memory key's latest decision (the key of a decided posting is its predictions' memory_key). A
-# pending posting whose key was decided after its run started *awaits* the memory: the nightly's
-# backlog step re-codes it from that decision (jobclass.pipeline.backlog), so a decision on it now
-# settles nothing more; "impact" puts it last (settles 0) until the re-code has read the decision.
+# Each memory key's latest decision in the last AWAIT_HOURS (the key of a decided posting is its
+# predictions' memory_key). A pending posting whose key was decided after its run started *awaits*
+# the memory: the nightly's backlog step re-codes it from that decision (jobclass.pipeline.backlog),
+# so a decision on it now settles nothing more; "impact" puts it last (settles 0) until the re-code
+# has read the decision (the re-run's start is then later), or, where no re-code came (the backlog
+# step off, a posting outside its lookback or of an older model), until the decision is older than
+# AWAIT_HOURS. Only rows whose key matched look up their run's start (by primary key), so the pass
+# over the queue stays on ix_predictions_queue.
+AWAIT_HOURS = 36
 _DECIDED_KEYS = (
     "dk AS (SELECT pl.memory_key, MAX(l.created_at) AS decided_at FROM posting_labels l "
     "JOIN predictions pl ON pl.posting_id = l.posting_id AND pl.rank = 1 "
-    "WHERE pl.memory_key IS NOT NULL GROUP BY pl.memory_key)"
+    "WHERE pl.memory_key IS NOT NULL AND l.created_at > :await_since GROUP BY pl.memory_key)"
+)
+_AWAITING = (
+    "CASE WHEN dk.memory_key IS NULL THEN 0 WHEN dk.decided_at > COALESCE((SELECT r.started_at FROM predictions p2 "
+    "JOIN prediction_runs r ON r.run_id = p2.run_id WHERE p2.posting_id = q.posting_id "
+    "AND p2.model_version = q.model_version AND p2.rank = 1), q.predicted_at) THEN 1 ELSE 0 END"
 )
 _SEARCH = (
     "(p.posting_id = :search OR p.onet_code LIKE :search_code ESCAPE '!' "
@@ -303,12 +314,11 @@ def _page_sql(filters: QueueFilter, cursor: bool, forward: bool, offset: bool, b
     tail = f" LIMIT :limit{' OFFSET :offset' if offset else ''}"
     if order == "impact":
         where = f" WHERE {_keyset(order, forward)}" if cursor else ""
-        columns = "p.posting_id, p.model_version, p.score, p.memory_key, COALESCE(r.started_at, p.predicted_at) AS run_started"
+        columns = "p.posting_id, p.model_version, p.score, p.memory_key, p.predicted_at"
         ctes = (
             f"{filters.ctes()}q AS ({filters.source(columns, whole=True)}), "
             f"{_DECIDED_KEYS}, "
-            "a AS (SELECT q.*, CASE WHEN dk.decided_at > q.run_started THEN 1 ELSE 0 END AS awaiting "
-            "FROM q LEFT JOIN dk ON dk.memory_key = q.memory_key), "
+            f"a AS (SELECT q.*, {_AWAITING} AS awaiting FROM q LEFT JOIN dk ON dk.memory_key = q.memory_key), "
             "k AS (SELECT memory_key, COUNT(*) AS n FROM a WHERE memory_key IS NOT NULL AND awaiting = 0 GROUP BY memory_key), "
             "s AS (SELECT a.posting_id, a.model_version, a.score, COALESCE(a.memory_key, '') AS okey, "
             "CASE WHEN a.awaiting = 1 THEN 0 ELSE COALESCE(k.n, 1) END AS settles FROM a LEFT JOIN k ON k.memory_key = a.memory_key), "
@@ -363,6 +373,8 @@ def _fetch(
     """(rows in page order, the number of rows in the queue when ``count``, else None)."""
     params = {**filters.params(), "limit": limit, **({"offset": offset} if offset else {})}
     params |= {f"c{i}": value for i, value in enumerate(cursor or [])}
+    if filters.order == "impact":
+        params["await_since"] = format_ts(utc_now() - timedelta(hours=AWAIT_HOURS))
     with engine.connect() as conn:
         by_run = filters.order == "newest" and not conn.execute(_RUNLESS).scalar()
         sql = _page_sql(filters, cursor is not None, forward, bool(offset), by_run, count and filters.order == "impact")

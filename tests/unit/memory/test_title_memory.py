@@ -273,6 +273,8 @@ def test_a_title_nobody_reviewed_falls_back_on_the_reviews_of_its_head():
         {"economist b": "2026-12-05T00:00:00.000000Z"},
     )
     assert retired.near_entries["economist"].counts == {"19-3011.00": 1}  # a retired title stops counting for its head too
+    assert retired.lookup("economist b", "economist") is None  # and its postings go to the model, not to the head
+    assert retired.lookup("economist c", "economist").code == "19-3011.00"
 
 
 def test_near_titles_are_a_feature_and_are_accepted_only_once_the_score_has_seen_them():

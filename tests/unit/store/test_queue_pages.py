@@ -8,6 +8,7 @@ import csv
 import io
 import random
 import re
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
@@ -144,9 +145,17 @@ FILTERS = [
 ]
 
 
+def _now(monkeypatch, when: str) -> None:
+    """The queue's clock (which decisions are recent enough to await the memory)."""
+    import jobclass.store.labels as labels
+
+    monkeypatch.setattr(labels, "utc_now", lambda: datetime.fromisoformat(when).replace(tzinfo=UTC))
+
+
 @pytest.fixture(params=["orphans", "runs"])
-def seeded(engine, request):
-    """(engine, predictions, labelled posting ids, run -> started_at)."""
+def seeded(engine, request, monkeypatch):
+    """(engine, predictions, labelled posting ids, run -> started_at); the queue's clock a day after DECIDED_AT."""
+    _now(monkeypatch, "2026-12-03T12:00:00")
     predictions = _seed(engine)
     runs = RUNS + (LATE_RUNS if request.param == "runs" else [])
     if request.param == "runs":
@@ -185,6 +194,17 @@ def test_walking_the_cursors_gives_every_row_once_in_order(seeded, filters):
         assert back.next_cursor == earlier.next_cursor
         assert (back.prev_cursor is None) == (earlier is pages[0])
     assert queue_page(engine, filters, 4, before=pages[-1].prev_cursor).total == len(expected)
+
+
+def test_a_decision_older_than_the_await_window_no_longer_puts_its_title_last(seeded, monkeypatch):
+    """Where no re-code came (the backlog step off, an older model's rows), the posting comes back."""
+    engine, predictions, labelled, started = seeded
+    filters = QueueFilter(order="impact")
+    assert any(r["settles"] == 0 for r in review_queue(engine, filters, 200)[0])
+    _now(monkeypatch, "2026-12-09T00:00:00")
+    rows, _ = review_queue(engine, filters, 200)
+    keyed = [r for r in rows if r["memory_key"] is not None]
+    assert keyed and all(r["settles"] >= 1 for r in rows)
 
 
 def test_a_cursor_belongs_to_its_order_and_is_checked(seeded):
