@@ -77,7 +77,7 @@ _DECIDED_KEYS = (
     "WHERE pl.memory_key IS NOT NULL AND l.created_at > :await_since GROUP BY pl.memory_key)"
 )
 _AWAITING = (
-    "CASE WHEN dk.memory_key IS NULL THEN 0 WHEN dk.decided_at > COALESCE((SELECT r.started_at FROM predictions p2 "
+    "CASE WHEN dk.decided_at > COALESCE((SELECT r.started_at FROM predictions p2 "
     "JOIN prediction_runs r ON r.run_id = p2.run_id WHERE p2.posting_id = q.posting_id "
     "AND p2.model_version = q.model_version AND p2.rank = 1), q.predicted_at) THEN 1 ELSE 0 END"
 )
@@ -317,11 +317,17 @@ def _page_sql(filters: QueueFilter, cursor: bool, forward: bool, offset: bool, b
         columns = "p.posting_id, p.model_version, p.score, p.memory_key, p.predicted_at"
         ctes = (
             f"{filters.ctes()}q AS ({filters.source(columns, whole=True)}), "
+            "k AS (SELECT memory_key, COUNT(*) AS n FROM q WHERE memory_key IS NOT NULL GROUP BY memory_key), "
             f"{_DECIDED_KEYS}, "
-            f"a AS (SELECT q.*, {_AWAITING} AS awaiting FROM q LEFT JOIN dk ON dk.memory_key = q.memory_key), "
-            "k AS (SELECT memory_key, COUNT(*) AS n FROM a WHERE memory_key IS NOT NULL AND awaiting = 0 GROUP BY memory_key), "
-            "s AS (SELECT a.posting_id, a.model_version, a.score, COALESCE(a.memory_key, '') AS okey, "
-            "CASE WHEN a.awaiting = 1 THEN 0 ELSE COALESCE(k.n, 1) END AS settles FROM a LEFT JOIN k ON k.memory_key = a.memory_key), "
+            # the awaiting rows, among the rows of the keys decided lately (few); settles counts the others
+            f"aw AS (SELECT q.posting_id, q.model_version, q.memory_key FROM q JOIN dk ON dk.memory_key = q.memory_key "
+            f"WHERE {_AWAITING} = 1), "
+            "w AS (SELECT memory_key, COUNT(*) AS n FROM aw GROUP BY memory_key), "
+            "s AS (SELECT q.posting_id, q.model_version, q.score, COALESCE(q.memory_key, '') AS okey, "
+            "CASE WHEN aw.posting_id IS NOT NULL THEN 0 ELSE COALESCE(k.n, 1) - COALESCE(w.n, 0) END AS settles "
+            "FROM q LEFT JOIN k ON k.memory_key = q.memory_key "
+            "LEFT JOIN aw ON aw.posting_id = q.posting_id AND aw.model_version = q.model_version "
+            "LEFT JOIN w ON w.memory_key = q.memory_key), "
             f"page AS (SELECT * FROM s{where} ORDER BY {_order_by(order, forward)}{tail})"
         )
         extra = "page.settles, page.okey" + (", (SELECT COUNT(*) FROM q) AS total" if count else "")
