@@ -27,9 +27,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from jobclass.memory.keys import near_key
 from jobclass.pipeline.interval import Classifier, RunSummary, classify_interval
-from jobclass.pipeline.memory import decisions_frame
+from jobclass.pipeline.memory import decisions_frame, near_keys_of
 from jobclass.store.engine import TimeLike, format_ts, to_utc
 
 log = logging.getLogger(__name__)
@@ -68,14 +67,14 @@ def backlog_intervals(
     interval even where its own title has an entry (which the memory reads first): a re-run too
     many, never one too few."""
     near_changed = near_changed or {}
-    heads = [near_key(t if isinstance(t, str) else None) for t in pending["title"]] if "title" in pending else [""] * len(pending)
+    head_of = near_keys_of(pending)
     settled = [
         (start, end)
-        for key, head, start, end, started in zip(
-            pending["memory_key"], heads, pending["interval_start"], pending["interval_end"], pending["started_at"]
+        for posting_id, key, start, end, started in zip(
+            pending["posting_id"], pending["memory_key"], pending["interval_start"], pending["interval_end"], pending["started_at"]
         )
         if started is not None
-        and (changed_at.get(key, "") > started or (head and near_changed.get(head, "") > started))
+        and (changed_at.get(key, "") > started or near_changed.get(head_of[str(posting_id)], "") > started)
     ]
     return sorted(set(settled))
 

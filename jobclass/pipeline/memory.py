@@ -10,6 +10,7 @@ refitted on the same decisions (:mod:`jobclass.memory.model_threshold`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pandas as pd
 from sqlalchemy.engine import Engine
@@ -23,14 +24,15 @@ from jobclass.memory.scorer import MemoryScorer, leave_one_out
 log = logging.getLogger(__name__)
 
 
-def keys_of(frame: pd.DataFrame) -> dict[str, str]:
-    """Posting id -> memory key ("" for a posting without one), for a frame with ``posting_id`` and ``title``."""
-    return {str(p): memory_key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
+def keys_of(frame: pd.DataFrame, key: Callable[[str | None], str] = memory_key) -> dict[str, str]:
+    """Posting id -> memory key ("" for a posting without one), for a frame with ``posting_id`` and
+    ``title``; ``key``: another key of the title (:func:`near_keys_of`)."""
+    return {str(p): key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
 
 
 def near_keys_of(frame: pd.DataFrame) -> dict[str, str]:
     """Posting id -> its title's head (:func:`jobclass.memory.keys.near_key`), as :func:`keys_of`."""
-    return {str(p): near_key(t if isinstance(t, str) else None) for p, t in zip(frame["posting_id"], frame["title"])}
+    return keys_of(frame, near_key)
 
 
 def decisions_frame(decisions: pd.DataFrame) -> pd.DataFrame:
