@@ -1,4 +1,10 @@
-"""Shared fixtures: a tiny real model, and a throw-away database on SQLite and PostgreSQL."""
+"""Shared fixtures: a tiny real model, and a throw-away database on SQLite and PostgreSQL.
+
+``scripts/test.sh`` runs the suite on pytest-xdist workers, one test file per worker at a time
+(``--dist loadfile``). The tiny model and the ONNX export cache are built once for the whole run and
+shared by the workers (a file lock guards the build); every database, Airflow home and port stays
+per worker or per test. Each worker keeps torch's default thread count, as one process would.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +39,23 @@ if os.environ.get("CI") and not POSTGRES_UP:
     raise RuntimeError(f"CI must exercise PostgreSQL, but {POSTGRES_ADMIN_URL} is unreachable.")
 
 
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every worker of this run sees (the run's base temp dir under xdist), made once."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _jobclass_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep every test's runtime data out of the checkout's data/ directory."""
     home = tmp_path_factory.mktemp("jobclass_home")
     os.environ["JOBCLASS_HOME"] = str(home)
-    # One ONNX export cache for the session, although some tests move JOBCLASS_HOME.
-    os.environ["JOBCLASS_CACHE_DIR"] = str(tmp_path_factory.mktemp("jobclass_cache"))
+    # One ONNX export cache for the run, although some tests move JOBCLASS_HOME; exports are
+    # published by an atomic rename, so workers can share it.
+    os.environ["JOBCLASS_CACHE_DIR"] = str(shared_dir(tmp_path_factory, "jobclass_cache"))
     os.environ.pop("JOBCLASS_DATABASE_URL", None)
     return home
 
@@ -53,16 +69,25 @@ def taxonomy():
 
 @pytest.fixture(scope="session")
 def tiny_bundle_path(tmp_path_factory: pytest.TempPathFactory, taxonomy) -> Path:
-    """A real (tiny) model bundle: MiniLM fine-tuned for a few steps, heads on a small corpus."""
-    from jobclass.model.bundle import save_bundle
-    from jobclass.training.config import TrainConfig
-    from jobclass.training.train import train_model
+    """A real (tiny) model bundle: MiniLM fine-tuned for a few steps, heads on a small corpus.
 
-    config = TrainConfig.recipe("tiny")
-    classifier = train_model(config, taxonomy=taxonomy)
-    path = tmp_path_factory.mktemp("models") / classifier.version
-    save_bundle(classifier, path)
-    return path
+    Trained once per run: the first worker to need it trains it, the others wait and read it.
+    Tests copy it before they change it."""
+    from filelock import FileLock
+
+    folder = shared_dir(tmp_path_factory, "tiny_model")
+    built = folder / "bundle_path.txt"
+    with FileLock(str(folder / ".lock")):
+        if not built.is_file():
+            from jobclass.model.bundle import save_bundle
+            from jobclass.training.config import TrainConfig
+            from jobclass.training.train import train_model
+
+            classifier = train_model(TrainConfig.recipe("tiny"), taxonomy=taxonomy)
+            path = folder / classifier.version
+            save_bundle(classifier, path)
+            built.write_text(str(path))
+    return Path(built.read_text())
 
 
 @pytest.fixture(scope="session")
