@@ -360,9 +360,9 @@ def test_retrain_rejects_a_worse_challenger(retrain, jobclass_env, tiny_bundle_p
     engine = jobclass_env
     _promote(engine, tiny_bundle_path, "good-champion")
     # A learning rate 2,000x the default wrecks the fine-tuned encoder's ranking (measured here:
-    # MRR@10 0.46 against the champion's 0.52 on the held-out set); the gate uses MRR@10. How a
-    # training this unstable ends depends on torch's thread count: with one thread per worker on
-    # 2 cores the wrecked encoder once scored 0.72, so the xdist workers keep torch's default.
+    # MRR@10 0.46 against the champion's 0.52 on the held-out set); the gate uses MRR@10. With
+    # one torch thread the encoder collapsed further, every code got the same score, and when the
+    # metrics counted a tie as a hit it scored 0.72 and was promoted: ties now count against it.
     conf = {**TINY_RETRAIN, "learning_rate": 0.1, "max_steps": 8, "gate_metric": "mrr@10"}
     run = retrain.test(run_conf=conf)
     states = _task_states(run)

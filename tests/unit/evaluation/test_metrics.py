@@ -37,6 +37,17 @@ def test_ndcg_matches_sklearn(random_scores, k):
     assert ranking_metrics(true_label_ranks(scores, y))[f"ndcg@{k}"] == pytest.approx(ndcg_score(truth, scores, k=k))
 
 
+def test_a_tie_counts_against_the_true_label():
+    """A code tied with the true one ranks above it: a model that gives every code the same score
+    (a collapsed encoder) gets nothing, not a hit on every row."""
+    flat = np.full((4, 6), 1 / 6, dtype=np.float32)
+    y = np.array([0, 2, 3, 5])
+    assert ranking_metrics(true_label_ranks(flat, y))["acc@5"] == 0.0
+    assert ranking_metrics(true_label_ranks(flat, y))["mrr@10"] == pytest.approx(1 / 6)  # each true code is 6th of 6
+    scores = np.array([[0.4, 0.4, 0.2], [0.5, 0.3, 0.2]])
+    assert list(true_label_ranks(scores, np.array([0, 0]))) == [1, 0]
+
+
 @pytest.mark.parametrize(
     ("ranks", "metric", "expected"),
     [
