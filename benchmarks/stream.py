@@ -162,9 +162,12 @@ def _utc(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def review(engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[str]]]) -> tuple[int, int, list[tuple[str, str]]]:
+def review(
+    engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[str]]]
+) -> tuple[int, int, list[tuple[str, str]], int]:
     """The simulated reviewer: up to ``budget`` decisions on the pending queue, in its order.
-    Returns (decisions, labels written, (posting, code) of labels written by bulk decisions)."""
+    Returns (decisions, labels written, (posting, code) of labels written by bulk decisions,
+    decisions on postings that awaited a re-code from an earlier decision on their title)."""
     from jobclass.store.labels import (
         CODED,
         NOT_CODABLE,
@@ -175,17 +178,19 @@ def review(engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[s
         review_queue,
     )
 
-    decisions = labels = 0
+    decisions = labels = awaiting = 0
     bulk_labels: list[tuple[str, str]] = []
     rng = random.Random(arm.reviewer_seed) if arm.reviewer_seed is not None else None
     while decisions < budget:
         rows, _ = review_queue(engine, QueueFilter(order=arm.order), 1 if rng is None else REVIEWER_CHOICE)
         if not rows:
             break
+        # (0 by construction with --queue-ignores-memory: no row awaits there)
+        awaiting += arm.order == "impact" and rows[0]["settles"] == 0
         row = rows[0] if rng is None else rng.choice([r for r in rows if r["settles"] == rows[0]["settles"]])
         code = gold[row["posting_id"]][0]
         ids = [row["posting_id"]]
-        if arm.bulk and row["settles"] > 1:
+        if arm.bulk and row["pending_n"] > 1:  # the page offers "apply to all N" where N > 1
             ids = [r["posting_id"] for r in pending_group(engine, row["posting_id"])]
         bulk_id = f"bulk-{row['posting_id']}" if len(ids) > 1 else None
         record_decisions(
@@ -201,7 +206,7 @@ def review(engine, arm: Arm, budget: int, gold: dict[str, tuple[str, frozenset[s
         labels += len(ids)
         if bulk_id:
             bulk_labels += [(p, code) for p in ids if p != row["posting_id"]]
-    return decisions, labels, bulk_labels
+    return decisions, labels, bulk_labels, awaiting
 
 
 def final_state(engine) -> pd.DataFrame:
@@ -299,7 +304,7 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     engine = make_engine(f"sqlite:///{db}")
     init_schema(engine)
     outcome = Outcome(arm)
-    decisions = labels = recoded = 0
+    decisions = labels = recoded = awaiting = 0
     bulk_labels: list[tuple[str, str]] = []
     seen = 0
     allowance = 0.0
@@ -311,8 +316,9 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
         classify_interval(engine, model, start, end, out_dir=workdir / f"parquet-{arm.name}-{arm.budget}", use_memory=arm.use_memory)
         seen += len(records)
         allowance += arm.budget * len(records)  # the budget accrues night by night; unspent, it carries over
-        spent, written, bulk = review(engine, arm, math.floor(allowance + 1e-9) - decisions, gold)
+        spent, written, bulk, on_awaiting = review(engine, arm, math.floor(allowance + 1e-9) - decisions, gold)
         decisions += spent
+        awaiting += on_awaiting
         labels += written
         bulk_labels += bulk
         if arm.use_memory and arm.backlog:  # the nightly's backlog step: earlier nights' pending postings a decision now settles
@@ -334,6 +340,8 @@ def run_arm(arm: Arm, model: PrecomputedModel, nights: list, gold: dict, workdir
     outcome.summary = {
         **score(final, gold),
         "decisions": decisions,
+        # decisions on postings the next nightly would have re-coded from an earlier decision on their title
+        "decisions_on_awaiting": awaiting,
         "backlog_reruns": recoded,
         "decisions_share": round(decisions / max(len(final), 1), 4),
         "labels": labels,
@@ -505,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reviewer-seed", type=int, help="sensitivity: the reviewer takes one of the queue's first rows that settle as many, at random (this seed)")
     parser.add_argument("--queue-ignores-memory", action="store_true", help="ablation: the queue does not put last the postings that await a re-code from a decision on their title")
     parser.add_argument("--no-near-titles", action="store_true", help="ablation: the memory holds exact titles only (no fallback on a title's head)")
+    parser.add_argument(
+        "--pooled-near-threshold", action="store_true",
+        help="ablation: codes from near titles are accepted at the exact titles' threshold (before their own was fitted)",
+    )
     parser.add_argument("--no-backlog", action="store_true", help="ablation: no backlog step (pending postings are not re-coded)")
     parser.add_argument("--predictions", type=Path, help="cache of the model's predictions (Parquet): read when it exists, else written")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -565,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_near_titles:
         log.warning("the memory holds exact titles only (no fallback on a title's head)")
         _replace_settings(near_titles=False)
+    if args.pooled_near_threshold:
+        import jobclass.memory.scorer as scorer
+
+        log.warning("codes from near titles are accepted at the exact titles' threshold")
+        fit_thresholds = scorer.MemoryScorer._fit_thresholds
+        scorer.MemoryScorer._fit_thresholds = lambda self, X, y: (fit_thresholds(self, X, y)[0],) * 2
     nights = batches(records, args.batch)
     budgets = args.budget or [0.2, 0.35]
     results = []
@@ -580,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     import jobclass.memory.entries as entries
     from jobclass.pipeline.memory import MemorySettings as settings
 
-    report = {"model": model.version, "backlog": not args.no_backlog, "bundle_threshold": args.bundle_threshold, "threshold_refit": not args.no_threshold_refit, "near_titles": not args.no_near_titles, "queue_awaits_memory": not args.queue_ignores_memory, "reviewer_seed": args.reviewer_seed, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
+    report = {"model": model.version, "backlog": not args.no_backlog, "bundle_threshold": args.bundle_threshold, "threshold_refit": not args.no_threshold_refit, "near_titles": not args.no_near_titles, "pooled_near_threshold": args.pooled_near_threshold, "queue_awaits_memory": not args.queue_ignores_memory, "reviewer_seed": args.reviewer_seed, "dominant_share": entries.DOMINANT_SHARE, "settings": str(settings()), "batch": args.batch, "nights": len(nights), "keys": keys, "arms": results}
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     if args.plot:

@@ -17,7 +17,8 @@ reviewed its own title, whose title's head (:func:`jobclass.memory.keys.near_key
   the model's own suggestions follow it (ranks 2..k);
 - a conflicting entry puts every code it holds first (most reviews first) and is always reviewed;
 - a code remembered from near titles only is accepted only once the scorer has seen enough such
-  rows (:attr:`~jobclass.memory.scorer.MemoryScorer.knows_near`), and its evidence says so;
+  rows (:attr:`~jobclass.memory.scorer.MemoryScorer.knows_near`) and at its own threshold, fitted on
+  them (``near_threshold``), and its evidence says so;
 - a key that reviewers marked not codable, unanimously and at least ``reject_not_codable_after``
   times, is rejected with the reason ``remembered_not_codable`` (and its evidence); with fewer
   reviews, or where only near titles were marked so, the model's predictions go to review with the
@@ -141,7 +142,8 @@ def _remembered_rows(
     # The model alone would accept its top 1 and it is the remembered code: two sources agree.
     model_accepts = ~first["needs_review"].astype(bool) & (first["onet_code"] == top["onet_code"].reindex(first.index))
     unsure = (top["score"] < fitted.scorer.threshold) | (not fitted.scorer.fitted)
-    unsure = unsure | (top["near"].astype(bool) & (not fitted.scorer.knows_near))
+    near = top["near"].astype(bool)
+    unsure = unsure | (near & ((not fitted.scorer.knows_near) | (top["score"] < fitted.scorer.near_threshold)))
     # a code the model does not rank first needs enough reviews behind it
     thin = (top["model_rank"].fillna(0) != 1) & (top["n_agree"] < fitted.settings.min_reviews_against_model)
     review = top["conflict"] | thin | (unsure & ~model_accepts.reindex(top.index).fillna(False).astype(bool))

@@ -23,11 +23,15 @@ def lowest_threshold_at_precision(
 ) -> float | None:
     """The lowest score ``t`` such that the rows scoring at least ``t`` (at least ``min_accepted`` of
     them) are right at ``precision`` or better; None when no such ``t`` exists. With ``z`` > 0 the
-    precision must be reached by the Wilson lower bound (one-sided, ``z``), not only by the share."""
+    precision must be reached by the Wilson lower bound (one-sided, ``z``), not only by the share.
+    Rows with equal scores are judged together: a threshold accepts all of them or none (a cut
+    inside a tie would check a part of the rows that ``score >= t`` accepts)."""
     scores, correct = np.asarray(scores, dtype=float), np.asarray(correct, dtype=bool)
     order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
     n = np.arange(1, len(order) + 1)
     right = np.cumsum(correct[order])
     running = wilson_lower(right, n, z) if z > 0 else right / n
-    ok = np.flatnonzero((running >= precision) & (n >= min_accepted))
-    return float(scores[order][ok[-1]]) if len(ok) else None
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True] if len(ranked) else np.zeros(0, dtype=bool)
+    ok = np.flatnonzero((running >= precision) & (n >= min_accepted) & last_of_tie)
+    return float(ranked[ok[-1]]) if len(ok) else None

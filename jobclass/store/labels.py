@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -324,13 +324,14 @@ def _page_sql(filters: QueueFilter, cursor: bool, forward: bool, offset: bool, b
             f"WHERE {_AWAITING} = 1), "
             "w AS (SELECT memory_key, COUNT(*) AS n FROM aw GROUP BY memory_key), "
             "s AS (SELECT q.posting_id, q.model_version, q.score, COALESCE(q.memory_key, '') AS okey, "
-            "CASE WHEN aw.posting_id IS NOT NULL THEN 0 ELSE COALESCE(k.n, 1) - COALESCE(w.n, 0) END AS settles "
+            "CASE WHEN aw.posting_id IS NOT NULL THEN 0 ELSE COALESCE(k.n, 1) - COALESCE(w.n, 0) END AS settles, "
+            "COALESCE(k.n, 1) AS pending_n "
             "FROM q LEFT JOIN k ON k.memory_key = q.memory_key "
             "LEFT JOIN aw ON aw.posting_id = q.posting_id AND aw.model_version = q.model_version "
             "LEFT JOIN w ON w.memory_key = q.memory_key), "
             f"page AS (SELECT * FROM s{where} ORDER BY {_order_by(order, forward)}{tail})"
         )
-        extra = "page.settles, page.okey" + (", (SELECT COUNT(*) FROM q) AS total" if count else "")
+        extra = "page.settles, page.pending_n, page.okey" + (", (SELECT COUNT(*) FROM q) AS total" if count else "")
     elif by_run:
         seek = f" AND r.started_at {'<=' if forward else '>='} :c0 AND {_keyset(order, forward, _BY_RUN)}" if cursor else ""
         source = filters.source("p.posting_id, p.model_version, p.score, r.run_id, r.started_at AS run_started", by_run=True)
@@ -385,12 +386,23 @@ def _fetch(
         by_run = filters.order == "newest" and not conn.execute(_RUNLESS).scalar()
         sql = _page_sql(filters, cursor is not None, forward, bool(offset), by_run, count and filters.order == "impact")
         rows = [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
+        keys = sorted({r["memory_key"] for r in rows if r["memory_key"] is not None})
+        settles: dict[str, int] = {}
         if filters.order == "newest":
-            keys = sorted({r["memory_key"] for r in rows if r["memory_key"] is not None})
             settles = _settles_of_keys(conn, filters, filters.params(), keys) if keys else {}
             for row in rows:
                 found = settles.get(row["memory_key"], 1) if row["memory_key"] is not None else 1
                 row["settles"], row["settles_capped"] = min(found, SETTLES_CAP), found > SETTLES_CAP
+        # pending_n: the group "apply to all" lists (pending_group: pending and flagged, no other
+        # filter). The default view has counted it already; any other view counts its page's keys.
+        group = QueueFilter()
+        if replace(filters, order=group.order) == group:
+            pending = {r["memory_key"]: int(r["pending_n"]) for r in rows} if filters.order == "impact" else settles
+        else:
+            pending = _settles_of_keys(conn, group, group.params(), keys) if keys else {}
+        for row in rows:
+            found = pending.get(row["memory_key"], 1) if row["memory_key"] is not None else 1
+            row["pending_n"], row["pending_capped"] = min(found, SETTLES_CAP), found > SETTLES_CAP
     total = int(rows[0]["total"]) if rows and "total" in rows[0] else None
     if count and total is None:
         total = 0 if not rows and cursor is None and not offset else count_queue(engine, filters)
@@ -412,8 +424,11 @@ def queue_page(
 ) -> QueuePage:
     """A page of the queue in ``filters.order``: the first one, the one after the cursor ``after``,
     or the one before the cursor ``before``; with the number of rows in the whole queue when
-    ``count``. Each row says how many rows of the queue share its memory key (``settles``: what one
-    decision on it, applied to all of them, settles; in the "newest" order at most SETTLES_CAP, and
+    ``count``. Each row says how many pending postings share its memory key (``pending_n``: the
+    group "apply to all" lists and decides at once, :func:`pending_group`, whatever the filters; at
+    most SETTLES_CAP, and ``pending_capped`` when there are more) and how many rows of this queue one
+    decision settles (``settles``: in "impact", those not awaiting a re-code from an earlier decision
+    on the key, 0 for an awaiting row; in "newest", every row with the key, at most SETTLES_CAP, and
     ``settles_capped`` when there are more). ValueError for a cursor of another order."""
     if after is not None and before is not None:
         raise ValueError("a page is after a cursor or before one, not both")

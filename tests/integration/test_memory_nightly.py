@@ -61,6 +61,20 @@ def test_a_decision_codes_the_next_nights_postings_with_that_title(engine, tiny_
     rows, _ = review_queue(engine, QueueFilter(), 10)
     assert (rows[0]["posting_id"], rows[0]["settles"]) == ("w1", 1)
     assert {(r["posting_id"], r["settles"]) for r in rows[1:]} == {("p2", 0), ("p3", 0)}
+    # The review page says where the decisions worth making today end: after the welder, before them.
+    from fastapi.testclient import TestClient
+
+    from jobclass.airflow.api.app import create_app
+
+    with TestClient(create_app(engine_factory=lambda: engine, auth=None)) as client:
+        page = client.get("/review").text
+        every = client.get("/review", params={"state": "all"}).text  # p1, decided, in the queue too
+    assert page.count('id="awaiting"') == 1
+    # Their "apply to all" button counts the group it lists (both of them), though each settles 0,
+    # and so it does in a view that also shows the decided p1.
+    assert page.count("Apply to all 2 pending postings with this title") == 2
+    assert every.count("Apply to all 2 pending postings with this title") == 2 and 'data-posting-id="p1"' in every
+    assert page.index('data-posting-id="w1"') < page.index('id="awaiting"') < min(page.index('data-posting-id="p2"'), page.index('data-posting-id="p3"'))
 
     _load(engine, DAY2, [("p4", "PROGRAM ANALYST"), ("w2", "Welder"), ("p5", "Program Analyst (Budget)")])
     _night(engine, tiny_classifier, DAY2, tmp_path, DAY3)

@@ -24,6 +24,16 @@ def test_the_lowest_threshold_needs_the_precision_and_enough_rows_above_it():
     assert lowest_threshold_at_precision(np.array([]), np.array([], dtype=bool), 0.8) is None
 
 
+def test_tied_scores_are_accepted_together_or_not_at_all():
+    """``score >= t`` accepts every row tied at t: the precision is checked on all of them (the memory's
+    score takes few distinct values, so ties are the rule there)."""
+    scores = np.array([0.9] * 12 + [0.5] * 5)
+    correct = np.array([True] * 10 + [False] * 2 + [True] * 5)  # the two wrong ones sort last in the tie
+    assert lowest_threshold_at_precision(scores, correct, 0.85) == 0.5  # 15 of 17 right: 0.88
+    assert lowest_threshold_at_precision(scores, correct, 0.9) is None  # 10 of the 12 at 0.9: 0.83
+    assert lowest_threshold_at_precision(scores, correct, 0.8, z=1.2816) is None  # lower bound of 15/17 < 0.8
+
+
 def test_a_refit_needs_enough_reviewed_postings_at_the_target():
     rng = np.random.default_rng(0)
     scores = rng.uniform(0, 1, 400)

@@ -217,7 +217,7 @@ class AcceptsAll(MemoryScorer):
     """A fitted scorer whose threshold every remembered code passes: what is left to decide is the rule."""
 
     def __init__(self) -> None:
-        super().__init__(coef=[1.0, 0.0, 0.0, 0.0, 0.0], intercept=5.0, threshold=0.0, n_near=MIN_NEAR_ROWS)
+        super().__init__(coef=[1.0, 0.0, 0.0, 0.0, 0.0], intercept=5.0, threshold=0.0, near_threshold=0.0, n_near=MIN_NEAR_ROWS)
 
 
 def test_a_code_against_the_models_top_1_needs_three_reviews_before_it_is_accepted():
@@ -297,6 +297,29 @@ def test_near_titles_are_a_feature_and_are_accepted_only_once_the_score_has_seen
     off = FittedMemory(memory, AcceptsAll(), MemorySettings(near_titles=False))
     rows, _ = apply_memory(predictions, keys, off, {}, near_keys=heads)
     assert rows["source"].eq("model").all()
+
+
+def test_codes_from_near_titles_need_their_own_threshold():
+    """Near rows pooled with exact ones borrow the exact titles' precision: they get a threshold of
+    their own, fitted on them alone (by the Wilson lower bound), and none when they are often wrong."""
+    rng = np.random.default_rng(0)
+    exact = np.array([[np.log1p(a), 0.0, float(t), 1.0, 0.0] for a in (1, 2, 5) for t in (0, 1)] * 20)
+    y_exact = (rng.random(len(exact)) < 0.5 + 0.47 * exact[:, 2]).astype(int)
+    near = np.array([[np.log1p(a), 0.0, 1.0, 1.0, 1.0] for a in (2, 5)] * 15)
+    for right, accepted in ((0.5, False), (1.0, True)):
+        y_near = (rng.random(len(near)) < right).astype(int)
+        scorer = MemoryScorer().fit(np.vstack([exact, near]), np.r_[y_exact, y_near])
+        assert scorer.fitted and scorer.knows_near and scorer.threshold < 1.0
+        assert (scorer.near_threshold < 1.0) is accepted, scorer.describe()
+        assert scorer.near_threshold >= scorer.threshold
+    # apply_memory: a near code scoring between the two thresholds goes to review; an exact one does not.
+    between = MemoryScorer(coef=[1.0, 0.0, 0.0, 0.0, 0.0], intercept=0.0, threshold=0.5, near_threshold=0.99, n_near=MIN_NEAR_ROWS)
+    memory = TitleMemory.from_decisions(_near_decisions(*[(f"r{i}", "Economist (Direct Hire)", "19-3011.00", "01") for i in range(4)]))
+    predictions = pd.DataFrame(_model("x", ["19-3011.00", BA], needs_review=True))
+    rows, _ = apply_memory(predictions, {"x": "economist pathways"}, FittedMemory(memory, between), {}, near_keys={"x": "economist"})
+    assert rows["source"].iloc[0] == "memory" and rows["needs_review"].all()
+    rows, _ = apply_memory(predictions, {"x": "economist direct hire"}, FittedMemory(memory, between), {}, near_keys={"x": "economist"})
+    assert rows["source"].iloc[0] == "memory" and not rows["needs_review"].any()
 
 
 def test_a_near_title_marked_not_codable_is_flagged_never_rejected():
